@@ -1,0 +1,176 @@
+/*
+ * Client-certificate authentication.  The TLS layer only *requests* a
+ * certificate (MHD_OPTION_HTTPS_MEM_TRUST); here we verify the chain the
+ * client sent against our root and intermediate (RFC 5280 6.1 path
+ * validation by GnuTLS, including validity periods), then look the
+ * leaf's record up in the database: a certificate meshca did not record
+ * as active does not authenticate, which is what makes revocation
+ * passive as well as active.
+ */
+#include "api/api.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "ca/common/log.h"
+#include "ca/common/timefmt.h"
+
+enum mca_err
+api_auth_init(struct api_ctx *ctx)
+{
+	const struct mca_buf *der[2] = {
+		ca_cert_der(ca_signer_root(ctx->signer)),
+		ca_cert_der(ca_signer_cert(ctx->signer)),
+	};
+	gnutls_x509_crt_t crts[2] = { NULL, NULL };
+	enum mca_err rc = MCA_ERR_CRYPTO;
+	int added;
+
+	if (gnutls_x509_trust_list_init(&ctx->client_trust, 0) < 0)
+		return MCA_ERR_CRYPTO;
+	for (int i = 0; i < 2; i++) {
+		gnutls_datum_t d = { der[i]->data, (unsigned)der[i]->len };
+
+		if (gnutls_x509_crt_init(&crts[i]) < 0 ||
+		    gnutls_x509_crt_import(crts[i], &d, GNUTLS_X509_FMT_DER) < 0)
+			goto out;
+	}
+	/* The list takes ownership of the certificates it adds. */
+	added = gnutls_x509_trust_list_add_cas(ctx->client_trust, crts, 2, 0);
+	if (added != 2)
+		goto out;
+	crts[0] = crts[1] = NULL;
+	snprintf(ctx->admin_prefix, sizeof(ctx->admin_prefix), "spiffe://%s/meshca/admin/", ctx->trust_domain);
+	rc = MCA_OK;
+out:
+	for (int i = 0; i < 2; i++)
+		gnutls_x509_crt_deinit(crts[i]);
+	return rc;
+}
+
+void
+api_auth_free(struct api_ctx *ctx)
+{
+	if (ctx->client_trust != NULL)
+		gnutls_x509_trust_list_deinit(ctx->client_trust, 1);
+	ctx->client_trust = NULL;
+}
+
+/* Path validation of the peer's chain; on success leaf gets the DER. */
+static enum mca_err
+verify_chain(struct api_ctx *ctx, gnutls_session_t session, gnutls_datum_t *leaf)
+{
+	gnutls_x509_crt_t chain[API_MAX_PEER_CERTS] = { NULL };
+	const gnutls_datum_t *peers;
+	unsigned int npeers = 0, n = 0, status = 0;
+	enum mca_err rc = MCA_ERR_AUTH;
+
+	peers = gnutls_certificate_get_peers(session, &npeers);
+	if (peers == NULL || npeers == 0)
+		return mca_err_set(MCA_ERR_AUTH, "no client certificate presented");
+	if (npeers > API_MAX_PEER_CERTS)
+		return mca_err_set(MCA_ERR_AUTH, "client sent %u certificates, at most %d accepted",
+		    npeers, API_MAX_PEER_CERTS);
+	for (n = 0; n < npeers; n++) {
+		if (gnutls_x509_crt_init(&chain[n]) < 0)
+			goto out;
+		if (gnutls_x509_crt_import(chain[n], &peers[n], GNUTLS_X509_FMT_DER) < 0) {
+			mca_err_set(MCA_ERR_AUTH, "client certificate %u cannot be parsed", n);
+			n++;
+			goto out;
+		}
+	}
+	if (gnutls_x509_trust_list_verify_crt2(ctx->client_trust, chain, n, NULL, 0,
+	    GNUTLS_VERIFY_DISABLE_CRL_CHECKS, &status, NULL) < 0 || status != 0) {
+		gnutls_datum_t why = { NULL, 0 };
+
+		if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &why, 0) == 0) {
+			mca_err_set(MCA_ERR_AUTH, "RFC 5280 6.1: client certificate rejected: %s", why.data);
+			gnutls_free(why.data);
+		} else {
+			mca_err_set(MCA_ERR_AUTH, "RFC 5280 6.1: client certificate rejected");
+		}
+		goto out;
+	}
+	*leaf = peers[0];
+	rc = MCA_OK;
+out:
+	for (unsigned i = 0; i < n; i++)
+		gnutls_x509_crt_deinit(chain[i]);
+	return rc;
+}
+
+enum mca_err
+api_auth_peer(struct api_request *r)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct ca_cert *leaf = NULL;
+	gnutls_datum_t der = { NULL, 0 };
+	const char *uri;
+	enum mca_err rc;
+
+	if (r->peer_checked)
+		return r->peer.verified ? MCA_OK : MCA_ERR_AUTH;
+	r->peer_checked = true;
+	ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (ci == NULL || ci->tls_session == NULL)
+		return mca_err_set(MCA_ERR_AUTH, "not a TLS connection");
+	if ((rc = verify_chain(r->ctx, ci->tls_session, &der)) != MCA_OK)
+		return rc;
+	if ((rc = ca_cert_parse(der.data, der.size, &leaf)) != MCA_OK)
+		return mca_err_set(MCA_ERR_AUTH, "client certificate cannot be parsed");
+	/* SPIFFE X509-SVID 4.1: an SVID has exactly one URI SAN. */
+	if ((uri = ca_cert_uri(leaf)) == NULL) {
+		ca_cert_free(leaf);
+		return mca_err_set(MCA_ERR_AUTH, "SPIFFE X509-SVID 2: client certificate must carry exactly one URI SAN");
+	}
+	snprintf(r->peer.spiffe_id, sizeof(r->peer.spiffe_id), "%s", uri);
+	ca_cert_serial_hex(leaf, r->peer.serial);
+	ca_cert_free(leaf);
+	r->peer.verified = true;
+	return MCA_OK;
+}
+
+/* An admin is an admin identity whose certificate meshca recorded and
+ * still holds active. */
+static enum mca_err
+check_admin_record(struct api_request *r)
+{
+	struct db_cert rec;
+	enum mca_err rc;
+
+	memset(&rec, 0, sizeof(rec));
+	rc = db_cert_get(r->ctx->db, r->peer.serial, mca_now(), &rec);
+	if (rc == MCA_ERR_NOT_FOUND)
+		return mca_err_set(MCA_ERR_AUTH, "client certificate %s is not a certificate this CA recorded", r->peer.serial);
+	if (rc != MCA_OK)
+		return rc;
+	if (rec.kind != DB_CERT_ADMIN || strcmp(rec.spiffe_id, r->peer.spiffe_id) != 0)
+		rc = mca_err_set(MCA_ERR_FORBIDDEN, "%s is not an administrator", r->peer.spiffe_id);
+	else if (rec.status != DB_CERT_ACTIVE)
+		rc = mca_err_set(MCA_ERR_AUTH, "admin certificate %s is %s", rec.serial, db_cert_status_name(rec.status));
+	db_cert_clear(&rec);
+	return rc;
+}
+
+bool
+api_require_admin(struct api_request *r)
+{
+	enum mca_err rc;
+
+	if ((rc = api_auth_peer(r)) != MCA_OK) {
+		api_reply_err(r, rc);
+		return false;
+	}
+	if (strncmp(r->peer.spiffe_id, r->ctx->admin_prefix, strlen(r->ctx->admin_prefix)) != 0 ||
+	    r->peer.spiffe_id[strlen(r->ctx->admin_prefix)] == '\0') {
+		api_reply_err(r, mca_err_set(MCA_ERR_FORBIDDEN, "%s is not an administrator", r->peer.spiffe_id));
+		return false;
+	}
+	if ((rc = check_admin_record(r)) != MCA_OK) {
+		api_reply_err(r, rc);
+		return false;
+	}
+	r->peer.admin = true;
+	return true;
+}

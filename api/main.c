@@ -1,0 +1,275 @@
+/*
+ * meshcad — the meshca certificate authority daemon.
+ *
+ * Reads the configuration written by `meshca init`, opens the database
+ * and the intermediate CA (never the root key), serves the HTTPS API
+ * until SIGTERM or SIGINT, then stops accepting and lets requests in
+ * flight finish.
+ */
+#include "api/api.h"
+
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ca/common/config.h"
+#include "ca/common/fileio.h"
+#include "ca/common/log.h"
+#include "ca/common/timefmt.h"
+
+#define STOP_GRACE_SECONDS 10
+#define PEM_MAX (256 * 1024)
+
+struct options {
+	const char	*config;
+	const char	*listen;
+	const char	*port_file;
+	const char	*log_format;
+	const char	*log_level;
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: meshcad [--config FILE] [--listen ADDR:PORT] [--port-file FILE]\n"
+	    "               [--log-format logfmt|json] [--log-level debug|info|warn|error]\n"
+	    "\n"
+	    "The meshca certificate authority: an HTTPS API that enrolls workloads\n"
+	    "and issues short-lived SPIFFE X.509 identities.\n"
+	    "\n"
+	    "  -c, --config FILE     configuration written by `meshca init`\n"
+	    "                        (default: $MESHCA_CONFIG)\n"
+	    "  -l, --listen ADDR:PORT  override `listen` (port 0 picks a free port)\n"
+	    "      --port-file FILE  write the bound port to FILE once serving\n"
+	    "      --log-format F    logfmt (default) or json, on stderr\n"
+	    "      --log-level L     debug, info (default), warn, error\n"
+	    "  -h, --help            this text\n"
+	    "  -V, --version         print the version\n"
+	    "\n"
+	    "Signals: SIGTERM and SIGINT stop gracefully.\n");
+}
+
+static int
+parse_args(int argc, char **argv, struct options *o)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "port-file", required_argument, NULL, 'p' },
+		{ "log-format", required_argument, NULL, 'f' },
+		{ "log-level", required_argument, NULL, 'L' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+
+	memset(o, 0, sizeof(*o));
+	o->config = getenv("MESHCA_CONFIG");
+	while ((ch = getopt_long(argc, argv, "c:l:hV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': o->config = optarg; break;
+		case 'l': o->listen = optarg; break;
+		case 'p': o->port_file = optarg; break;
+		case 'f': o->log_format = optarg; break;
+		case 'L': o->log_level = optarg; break;
+		case 'h': usage(stdout); exit(0);
+		case 'V': printf("meshcad %s\n", MESHCA_VERSION); exit(0);
+		default: usage(stderr); return -1;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "meshcad: unexpected argument '%s'\n", argv[optind]);
+		return -1;
+	}
+	if (o->config == NULL) {
+		fprintf(stderr, "meshcad: no configuration: pass --config FILE or set MESHCA_CONFIG\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* A path setting, relative paths taken from the config file's directory. */
+static enum mca_err
+config_path(const struct mca_config *cfg, const char *key, char out[PATH_MAX])
+{
+	const char *v = mca_config_get(cfg, key);
+
+	if (v == NULL)
+		return mca_err_set(MCA_ERR_CONFIG, "configuration lacks '%s'", key);
+	if (v[0] == '/') {
+		if (snprintf(out, PATH_MAX, "%s", v) >= PATH_MAX)
+			return mca_err_set(MCA_ERR_CONFIG, "%s: path too long", key);
+		return MCA_OK;
+	}
+	return mca_path_join(out, PATH_MAX, mca_config_dir(cfg), v);
+}
+
+static enum mca_err
+setup_logging(const struct mca_config *cfg, const struct options *o)
+{
+	const char *fmt = o->log_format ? o->log_format : mca_config_get(cfg, "log_format");
+	const char *lvl = o->log_level ? o->log_level : mca_config_get(cfg, "log_level");
+	enum mca_log_level level = MCA_LOG_INFO;
+	bool json = false;
+
+	if (fmt != NULL) {
+		if (strcmp(fmt, "json") == 0)
+			json = true;
+		else if (strcmp(fmt, "logfmt") != 0)
+			return mca_err_set(MCA_ERR_CONFIG, "log_format must be logfmt or json, not '%s'", fmt);
+	}
+	if (lvl != NULL && mca_log_level_parse(lvl, &level) != MCA_OK)
+		return MCA_ERR_CONFIG;
+	mca_log_setup(level, json);
+	return MCA_OK;
+}
+
+static enum mca_err
+setup_ctx(const struct mca_config *cfg, struct api_ctx *ctx)
+{
+	char db_path[PATH_MAX], icert[PATH_MAX], ikey[PATH_MAX], root[PATH_MAX];
+	const char *td = mca_config_get(cfg, "trust_domain");
+	enum mca_err rc;
+
+	if (td == NULL)
+		return mca_err_set(MCA_ERR_CONFIG, "configuration lacks 'trust_domain'");
+	if ((rc = ca_trust_domain_check(td)) != MCA_OK)
+		return rc;
+	snprintf(ctx->trust_domain, sizeof(ctx->trust_domain), "%s", td);
+	if ((rc = mca_config_duration(cfg, "default_ttl", 24 * 3600, &ctx->default_ttl)) != MCA_OK ||
+	    (rc = mca_config_duration(cfg, "min_ttl", 300, &ctx->min_ttl)) != MCA_OK ||
+	    (rc = mca_config_duration(cfg, "token_ttl", 3600, &ctx->token_ttl)) != MCA_OK)
+		return rc;
+	if (ctx->min_ttl < 1 || ctx->default_ttl < ctx->min_ttl)
+		return mca_err_set(MCA_ERR_CONFIG, "need 1s <= min_ttl <= default_ttl");
+	if (ctx->token_ttl < 1 || ctx->token_ttl > API_MAX_TOKEN_TTL)
+		return mca_err_set(MCA_ERR_CONFIG, "token_ttl must be between 1s and 7d");
+	if ((rc = config_path(cfg, "database", db_path)) != MCA_OK ||
+	    (rc = config_path(cfg, "intermediate_cert", icert)) != MCA_OK ||
+	    (rc = config_path(cfg, "intermediate_key", ikey)) != MCA_OK ||
+	    (rc = config_path(cfg, "root_cert", root)) != MCA_OK)
+		return rc;
+	if ((rc = db_open(db_path, &ctx->db)) != MCA_OK)
+		return rc;
+	if ((rc = ca_signer_open(icert, ikey, NULL, root, &ctx->signer)) != MCA_OK)
+		return rc;
+	return api_auth_init(ctx);
+}
+
+static enum mca_err
+load_tls(const struct mca_config *cfg, struct mca_buf *key, struct mca_buf *cert)
+{
+	char kpath[PATH_MAX], cpath[PATH_MAX];
+	enum mca_err rc;
+
+	if ((rc = config_path(cfg, "server_key", kpath)) != MCA_OK ||
+	    (rc = config_path(cfg, "server_cert", cpath)) != MCA_OK ||
+	    (rc = mca_file_read(kpath, PEM_MAX, key)) != MCA_OK ||
+	    (rc = mca_file_read(cpath, PEM_MAX, cert)) != MCA_OK)
+		return rc;
+	return MCA_OK;
+}
+
+static enum mca_err
+write_port_file(const char *path, uint16_t port)
+{
+	char text[16];
+	int n = snprintf(text, sizeof(text), "%u\n", port);
+
+	return mca_file_write_atomic(path, text, (size_t)n, 0644);
+}
+
+static void
+log_ready(const struct api_ctx *ctx, const struct api_listen *l, uint16_t port)
+{
+	char fp[CA_FINGERPRINT_HEX_LEN], portstr[8], exp[MCA_TIME_LEN];
+
+	ca_cert_fingerprint(ca_signer_root(ctx->signer), fp);
+	mca_time_format(ca_cert_not_after(ca_signer_cert(ctx->signer)), exp);
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	mca_log(MCA_LOG_INFO, "meshcad serving", "version", MESHCA_VERSION, "address", l->host,
+	    "port", portstr, "trust_domain", ctx->trust_domain, "root_fingerprint", fp,
+	    "intermediate_not_after", exp, (const char *)NULL);
+}
+
+/* Blocks SIGINT/SIGTERM in every thread (MHD's inherit the mask) so that
+ * the main thread alone receives them in sigwait(). */
+static void
+block_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static int
+serve(const struct mca_config *cfg, const struct options *o, struct api_ctx *ctx)
+{
+	struct mca_buf key, cert;
+	struct api_listen l;
+	struct api_server *srv = NULL;
+	const char *listen = o->listen ? o->listen : mca_config_get(cfg, "listen");
+	sigset_t set;
+	enum mca_err rc;
+	int sig = 0;
+
+	mca_buf_init(&key, PEM_MAX, true);
+	mca_buf_init(&cert, PEM_MAX, false);
+	block_signals(&set);
+	if ((rc = api_listen_parse(listen ? listen : "127.0.0.1:8443", &l)) != MCA_OK ||
+	    (rc = load_tls(cfg, &key, &cert)) != MCA_OK ||
+	    (rc = api_server_start(ctx, &l, &key, &cert, &srv)) != MCA_OK)
+		goto out;
+	mca_buf_free(&key);
+	if (o->port_file != NULL && (rc = write_port_file(o->port_file, api_server_port(srv))) != MCA_OK)
+		goto out;
+	log_ready(ctx, &l, api_server_port(srv));
+	sigwait(&set, &sig);
+	mca_log(MCA_LOG_INFO, "meshcad stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM",
+	    (const char *)NULL);
+	api_server_stop(srv, STOP_GRACE_SECONDS);
+	srv = NULL;
+out:
+	mca_buf_free(&key);
+	mca_buf_free(&cert);
+	if (rc != MCA_OK)
+		fprintf(stderr, "meshcad: %s: %s\n", mca_strerror(rc), mca_err_detail());
+	return rc == MCA_OK ? 0 : 1;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct options o;
+	struct mca_config *cfg = NULL;
+	struct api_ctx ctx;
+	enum mca_err rc;
+	int status = 1;
+
+	memset(&ctx, 0, sizeof(ctx));
+	if (parse_args(argc, argv, &o) != 0)
+		return 2;
+	if ((rc = ca_global_init()) != MCA_OK ||
+	    (rc = mca_config_load(o.config, &cfg)) != MCA_OK ||
+	    (rc = setup_logging(cfg, &o)) != MCA_OK ||
+	    (rc = setup_ctx(cfg, &ctx)) != MCA_OK) {
+		fprintf(stderr, "meshcad: %s: %s\n", mca_strerror(rc), mca_err_detail());
+		goto out;
+	}
+	status = serve(cfg, &o, &ctx);
+	if (status == 0)
+		mca_log(MCA_LOG_INFO, "meshcad stopped", (const char *)NULL);
+out:
+	api_auth_free(&ctx);
+	ca_signer_free(ctx.signer);
+	db_close(ctx.db);
+	mca_config_free(cfg);
+	return status;
+}

@@ -1,0 +1,304 @@
+/*
+ * Services and their enrollment tokens (admin only).
+ *   POST /v1/services, GET /v1/services, GET /v1/services/{name},
+ *   POST /v1/services/{name}/tokens
+ */
+#include "api/api.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ca/common/log.h"
+#include "ca/common/timefmt.h"
+
+#define TOKEN_BYTES 32	/* 256 bits (DESIGN: identity model) */
+
+struct service_input {
+	const char	*name;
+	const char	*spiffe_id;
+	json_t		*dns, *ips, *default_ttl, *max_ttl, *key_types;
+};
+
+/* Lists of a ca_sans in the text form db/ stores. */
+static enum mca_err
+sans_to_text(const struct ca_sans *s, struct db_service *svc)
+{
+	svc->dns_names = calloc(s->ndns + 1, sizeof(char *));
+	svc->ip_ranges = calloc(s->nips + 1, sizeof(char *));
+	if (svc->dns_names == NULL || svc->ip_ranges == NULL)
+		return MCA_ERR_NOMEM;
+	for (size_t i = 0; i < s->ndns; i++, svc->ndns++)
+		if ((svc->dns_names[i] = strdup(s->dns[i])) == NULL)
+			return MCA_ERR_NOMEM;
+	for (size_t i = 0; i < s->nips; i++, svc->nips++) {
+		char text[64];
+
+		ca_ip_format(&s->ips[i], text);
+		if ((svc->ip_ranges[i] = strdup(text)) == NULL)
+			return MCA_ERR_NOMEM;
+	}
+	return MCA_OK;
+}
+
+static enum mca_err
+key_types_from_json(const json_t *v, uint32_t *mask)
+{
+	size_t i;
+	json_t *e;
+	enum ca_key_type t;
+
+	if (v == NULL) {
+		*mask = CA_KEY_MASK_ALL;
+		return MCA_OK;
+	}
+	if (!json_is_array(v) || json_array_size(v) == 0)
+		return mca_err_set(MCA_ERR_PARSE, "key_types must be a non-empty array of key type names");
+	*mask = 0;
+	json_array_foreach(v, i, e) {
+		if (!json_is_string(e) || ca_key_type_parse(json_string_value(e), &t) != MCA_OK)
+			return mca_err_set(MCA_ERR_INVALID, "key_types[%zu]: not one of ecdsa-p256, ecdsa-p384, "
+			    "ed25519, rsa-2048, rsa-3072, rsa-4096", i);
+		*mask |= CA_KEY_MASK(t);
+	}
+	return MCA_OK;
+}
+
+static enum mca_err
+service_ttls(struct api_ctx *ctx, const struct service_input *in, struct db_service *svc)
+{
+	enum mca_err rc;
+
+	svc->default_ttl = ctx->default_ttl;
+	if (in->default_ttl != NULL &&
+	    (rc = api_json_duration(in->default_ttl, "default_ttl", &svc->default_ttl)) != MCA_OK)
+		return rc;
+	svc->max_ttl = svc->default_ttl > API_DEFAULT_MAX_TTL ? svc->default_ttl : API_DEFAULT_MAX_TTL;
+	if (in->max_ttl != NULL && (rc = api_json_duration(in->max_ttl, "max_ttl", &svc->max_ttl)) != MCA_OK)
+		return rc;
+	if (svc->default_ttl < ctx->min_ttl)
+		return mca_err_set(MCA_ERR_TTL, "default_ttl %llds is below the minimum of %llds",
+		    (long long)svc->default_ttl, (long long)ctx->min_ttl);
+	if (svc->max_ttl < svc->default_ttl)
+		return mca_err_set(MCA_ERR_TTL, "max_ttl %llds is below default_ttl %llds",
+		    (long long)svc->max_ttl, (long long)svc->default_ttl);
+	return MCA_OK;
+}
+
+static enum mca_err
+service_identity(struct api_ctx *ctx, const struct service_input *in, struct db_service *svc)
+{
+	char id[CA_MAX_SPIFFE_ID_LEN + 1], reserved[300];
+	size_t rlen;
+	enum mca_err rc;
+
+	if ((rc = ca_service_name_check(in->name)) != MCA_OK)
+		return rc;
+	if (in->spiffe_id != NULL)
+		snprintf(id, sizeof(id), "%s", in->spiffe_id);
+	else
+		snprintf(id, sizeof(id), "spiffe://%s/svc/%s", ctx->trust_domain, in->name);
+	if ((rc = ca_spiffe_id_check(id, ctx->trust_domain)) != MCA_OK)
+		return rc;
+	/* meshca's own identities (admins, the server) live under /meshca. */
+	rlen = (size_t)snprintf(reserved, sizeof(reserved), "spiffe://%s/meshca", ctx->trust_domain);
+	if (strncmp(id, reserved, rlen) == 0 && (id[rlen] == '\0' || id[rlen] == '/'))
+		return mca_err_set(MCA_ERR_SPIFFE_ID, "the path /meshca is reserved for meshca's own identities");
+	if ((svc->name = strdup(in->name)) == NULL || (svc->spiffe_id = strdup(id)) == NULL)
+		return MCA_ERR_NOMEM;
+	return MCA_OK;
+}
+
+static enum mca_err
+service_from_input(struct api_ctx *ctx, const struct service_input *in, struct db_service *svc)
+{
+	struct ca_sans sans = { 0 };
+	enum mca_err rc;
+
+	if ((rc = service_identity(ctx, in, svc)) != MCA_OK ||
+	    (rc = api_json_dns(in->dns, "dns_names", true, &sans)) != MCA_OK ||
+	    (rc = api_json_ips(in->ips, "ip_addresses", true, &sans)) != MCA_OK ||
+	    (rc = sans_to_text(&sans, svc)) != MCA_OK ||
+	    (rc = service_ttls(ctx, in, svc)) != MCA_OK ||
+	    (rc = key_types_from_json(in->key_types, &svc->key_types)) != MCA_OK)
+		goto out;
+	svc->enabled = true;
+out:
+	ca_sans_clear(&sans);
+	return rc;
+}
+
+enum MHD_Result
+route_service_create(struct api_request *r, const char *arg)
+{
+	struct service_input in = { 0 };
+	struct db_service svc = { 0 };
+	json_error_t jerr;
+	json_t *body;
+	enum MHD_Result ret;
+	enum mca_err rc;
+
+	(void)arg;
+	if (!api_require_admin(r) || (body = api_json_body(r)) == NULL)
+		return MHD_YES;
+	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s?s, s?o, s?o, s?o, s?o, s?o}",
+	    "name", &in.name, "spiffe_id", &in.spiffe_id, "dns_names", &in.dns,
+	    "ip_addresses", &in.ips, "default_ttl", &in.default_ttl, "max_ttl", &in.max_ttl,
+	    "key_types", &in.key_types) != 0) {
+		ret = api_reply_error(r, 400, "malformed_json", "%s", jerr.text);
+		goto out;
+	}
+	if ((rc = service_from_input(r->ctx, &in, &svc)) != MCA_OK ||
+	    (rc = db_service_insert(r->ctx->db, &svc, mca_now())) != MCA_OK) {
+		ret = api_reply_err(r, rc);
+		goto out;
+	}
+	mca_log(MCA_LOG_INFO, "service added", "id", r->id, "service", svc.name,
+	    "spiffe_id", svc.spiffe_id, "actor", r->peer.spiffe_id, (const char *)NULL);
+	ret = api_reply_json(r, 201, api_service_json(&svc));
+out:
+	db_service_clear(&svc);
+	json_decref(body);
+	return ret;
+}
+
+enum MHD_Result
+route_service_list(struct api_request *r, const char *arg)
+{
+	struct db_service *list = NULL;
+	size_t n = 0;
+	json_t *arr;
+	enum MHD_Result ret;
+	enum mca_err rc;
+
+	(void)arg;
+	if (!api_require_admin(r))
+		return MHD_YES;
+	if ((rc = db_service_list(r->ctx->db, &list, &n)) != MCA_OK)
+		return api_reply_err(r, rc);
+	arr = json_array();
+	for (size_t i = 0; arr != NULL && i < n; i++) {
+		if (json_array_append_new(arr, api_service_json(&list[i])) != 0) {
+			json_decref(arr);
+			arr = NULL;
+		}
+	}
+	ret = api_reply_json(r, 200, arr ? json_pack("{s:o}", "services", arr) : NULL);
+	db_service_list_free(list, n);
+	return ret;
+}
+
+enum MHD_Result
+route_service_get(struct api_request *r, const char *name)
+{
+	struct db_service svc = { 0 };
+	enum MHD_Result ret;
+	enum mca_err rc;
+
+	if (!api_require_admin(r))
+		return MHD_YES;
+	if ((rc = db_service_get(r->ctx->db, name, &svc)) != MCA_OK) {
+		if (rc == MCA_ERR_NOT_FOUND)
+			return api_reply_error(r, 404, "not_found", "no service named '%.64s'", name);
+		return api_reply_err(r, rc);
+	}
+	ret = api_reply_json(r, 200, api_service_json(&svc));
+	db_service_clear(&svc);
+	return ret;
+}
+
+/* "mca_" + base64url(32 random bytes) without padding: 47 characters. */
+static enum mca_err
+token_new(char *out, size_t outsz, unsigned char hash[DB_TOKEN_HASH_LEN])
+{
+	unsigned char raw[TOKEN_BYTES];
+	gnutls_datum_t in = { raw, sizeof(raw) }, b64 = { NULL, 0 };
+	size_t n = 0;
+	enum mca_err rc = MCA_ERR_CRYPTO;
+
+	if (gnutls_rnd(GNUTLS_RND_KEY, raw, sizeof(raw)) < 0 ||
+	    gnutls_base64_encode2(&in, &b64) < 0)
+		goto out;
+	n = (size_t)snprintf(out, outsz, "%s", API_TOKEN_PREFIX);
+	for (unsigned i = 0; i < b64.size && b64.data[i] != '=' && n + 1 < outsz; i++) {
+		char c = (char)b64.data[i];
+
+		out[n++] = c == '+' ? '-' : c == '/' ? '_' : c;
+	}
+	out[n] = '\0';
+	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, out, n, hash) < 0)
+		goto out;
+	rc = MCA_OK;
+out:
+	mca_wipe(raw, sizeof(raw));
+	if (b64.data != NULL) {
+		mca_wipe(b64.data, b64.size);
+		gnutls_free(b64.data);
+	}
+	return rc;
+}
+
+static enum mca_err
+token_ttl(struct api_request *r, json_t *body, int64_t *ttl)
+{
+	json_error_t jerr;
+	json_t *v = NULL;
+	enum mca_err rc;
+
+	*ttl = r->ctx->token_ttl;
+	if (body == NULL)
+		return MCA_OK;
+	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s?o}", "ttl", &v) != 0)
+		return mca_err_set(MCA_ERR_PARSE, "%s", jerr.text);
+	if (v != NULL && (rc = api_json_duration(v, "ttl", ttl)) != MCA_OK)
+		return rc;
+	if (*ttl > API_MAX_TOKEN_TTL)
+		return mca_err_set(MCA_ERR_TTL, "token ttl is at most 7 days");
+	return MCA_OK;
+}
+
+enum MHD_Result
+route_token_create(struct api_request *r, const char *name)
+{
+	struct db_service svc = { 0 };
+	unsigned char hash[DB_TOKEN_HASH_LEN];
+	char token[128], exp[MCA_TIME_LEN];
+	json_t *body = NULL;
+	int64_t ttl, now = mca_now();
+	enum MHD_Result ret;
+	enum mca_err rc;
+
+	if (!api_require_admin(r))
+		return MHD_YES;
+	/* The body is optional: an empty POST takes the default TTL. */
+	if (r->body.len > 0 && (body = api_json_body(r)) == NULL)
+		return MHD_YES;
+	if ((rc = token_ttl(r, body, &ttl)) != MCA_OK) {
+		ret = api_reply_err(r, rc);
+		goto out;
+	}
+	if ((rc = db_service_get(r->ctx->db, name, &svc)) != MCA_OK) {
+		ret = rc == MCA_ERR_NOT_FOUND ?
+		    api_reply_error(r, 404, "not_found", "no service named '%.64s'", name) : api_reply_err(r, rc);
+		goto out;
+	}
+	if (!svc.enabled) {
+		ret = api_reply_err(r, mca_err_set(MCA_ERR_DISABLED, "service %s is disabled", svc.name));
+		goto out;
+	}
+	if ((rc = token_new(token, sizeof(token), hash)) != MCA_OK ||
+	    (rc = db_token_insert(r->ctx->db, svc.id, hash, now, now + ttl)) != MCA_OK) {
+		ret = api_reply_err(r, rc);
+		goto out;
+	}
+	mca_time_format(now + ttl, exp);
+	mca_log(MCA_LOG_INFO, "token minted", "id", r->id, "service", svc.name, "expires_at", exp,
+	    "actor", r->peer.spiffe_id, (const char *)NULL);
+	ret = api_reply_json(r, 201, json_pack("{s:s, s:s, s:s}", "token", token,
+	    "service", svc.name, "expires_at", exp));
+out:
+	mca_wipe(token, sizeof(token));
+	db_service_clear(&svc);
+	json_decref(body);
+	return ret;
+}

@@ -1,0 +1,224 @@
+/*
+ * ca/ — the signing core of meshca.
+ *
+ * Keys, CSRs, names and certificate profiles; GnuTLS does all X.509 and
+ * signing.  This module does no network or SQL I/O: only key and
+ * certificate files.  Every object is opaque with a create/free pair;
+ * *_free(NULL) is a no-op.  Functions return enum mca_err and record a
+ * detail with mca_err_set() that cites the rule broken (RFC 5280, the
+ * SPIFFE ID and X509-SVID specs) when they refuse input.
+ *
+ * Call ca_global_init() once before anything else (it checks the GnuTLS
+ * version and initialises it).
+ */
+#ifndef MCA_CA_H
+#define MCA_CA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ca/common/buf.h"
+#include "ca/common/err.h"
+
+enum mca_err ca_global_init(void) MCA_WUR;
+
+/* ---- key types ------------------------------------------------------ */
+
+enum ca_key_type {
+	CA_KEY_ECDSA_P256,
+	CA_KEY_ECDSA_P384,
+	CA_KEY_ED25519,
+	CA_KEY_RSA_2048,
+	CA_KEY_RSA_3072,
+	CA_KEY_RSA_4096,
+	CA_KEY_TYPE_MAX
+};
+
+#define CA_KEY_MASK(t)		(1u << (t))
+#define CA_KEY_MASK_ALL		((1u << CA_KEY_TYPE_MAX) - 1)
+
+/* "ecdsa-p256", "ecdsa-p384", "ed25519", "rsa-2048", "rsa-3072", "rsa-4096" */
+const char *ca_key_type_name(enum ca_key_type t);
+enum mca_err ca_key_type_parse(const char *s, enum ca_key_type *out) MCA_WUR;
+/* Comma-separated list ("ecdsa-p256,ed25519") to a mask; "all" = every type. */
+enum mca_err ca_key_mask_parse(const char *s, uint32_t *mask) MCA_WUR;
+
+/* ---- private keys (keys.c) ------------------------------------------ */
+
+struct ca_key;
+
+enum mca_err ca_key_generate(enum ca_key_type t, struct ca_key **out) MCA_WUR;
+/* Loads a PEM private key (PKCS#8, encrypted when passphrase != NULL;
+ * also unencrypted PKCS#8/PKCS#1/SEC1 when passphrase is NULL).  A wrong
+ * or missing passphrase is MCA_ERR_PASSPHRASE. */
+enum mca_err ca_key_load(const char *path, const char *passphrase, struct ca_key **out) MCA_WUR;
+/* Writes PKCS#8 PEM, encrypted (PBES2, AES-256) when passphrase != NULL,
+ * atomically with mode 0600. */
+enum mca_err ca_key_save(const struct ca_key *k, const char *path, const char *passphrase) MCA_WUR;
+enum ca_key_type ca_key_get_type(const struct ca_key *k);
+void ca_key_free(struct ca_key *k);
+
+/* ---- certificates (cert.c) ------------------------------------------ */
+
+struct ca_cert;
+
+/* First certificate of a PEM text, or DER. */
+enum mca_err ca_cert_parse(const unsigned char *data, size_t len, struct ca_cert **out) MCA_WUR;
+enum mca_err ca_cert_load(const char *path, struct ca_cert **out) MCA_WUR;
+void ca_cert_free(struct ca_cert *c);
+/* Borrowed views, valid while c lives. */
+const struct mca_buf *ca_cert_der(const struct ca_cert *c);
+const struct mca_buf *ca_cert_pem(const struct ca_cert *c);
+int64_t ca_cert_not_before(const struct ca_cert *c);
+int64_t ca_cert_not_after(const struct ca_cert *c);
+/* Serial as lowercase hex of the DER INTEGER's bytes, less the 0x00 pad
+ * byte DER puts before a value whose top bit is set. */
+#define CA_SERIAL_HEX_MAX 41	/* 20 bytes (RFC 5280 4.1.2.2) + NUL */
+void ca_cert_serial_hex(const struct ca_cert *c, char out[CA_SERIAL_HEX_MAX]);
+/* SHA-256 of the DER, lowercase hex (64 chars + NUL). */
+#define CA_FINGERPRINT_HEX_LEN 65
+void ca_cert_fingerprint(const struct ca_cert *c, char out[CA_FINGERPRINT_HEX_LEN]);
+/* The single URI SAN, or NULL when there is none or more than one. */
+const char *ca_cert_uri(const struct ca_cert *c);
+/* Whether two SHA-256 fingerprints are equal: hex, any case, colons
+ * allowed ("AB:CD:..." equals "abcd..."). */
+bool ca_fingerprint_equal(const char *a, const char *b);
+
+/* ---- names and policy (names.c) ------------------------------------- */
+
+#define CA_MAX_SANS		100	/* per service and per certificate */
+#define CA_MAX_DNS_LEN		253	/* RFC 1035 2.3.4 */
+#define CA_MAX_SPIFFE_ID_LEN	2048	/* SPIFFE ID spec 2.3 */
+#define CA_MAX_SERVICE_NAME	63
+
+struct ca_ip {
+	unsigned char	addr[16];
+	unsigned char	len;		/* 4 or 16 */
+	unsigned char	prefix;		/* CIDR prefix length; len*8 for one address */
+};
+
+/* A set of DNS names (exact or "*.suffix") and IP addresses/ranges. */
+struct ca_sans {
+	char		**dns;
+	size_t		  ndns;
+	struct ca_ip	 *ips;
+	size_t		  nips;
+};
+
+void ca_sans_clear(struct ca_sans *s);	/* frees contents, leaves it empty */
+/* Validates and appends; duplicates are ignored; CA_MAX_SANS bounds it. */
+enum mca_err ca_sans_add_dns(struct ca_sans *s, const char *name, bool allow_wildcard) MCA_WUR;
+enum mca_err ca_sans_add_ip(struct ca_sans *s, const char *text, bool allow_cidr) MCA_WUR;
+
+/* RFC 1035/1123 host name, lowercase letters, digits, hyphens, dots; a
+ * leading "*." only if allow_wildcard.  Rejects empty labels, >63-byte
+ * labels, >253 bytes, trailing dot, uppercase. */
+enum mca_err ca_dns_check(const char *name, bool allow_wildcard) MCA_WUR;
+/* IPv4 dotted quad or IPv6 text, optionally "/prefix" when allow_cidr. */
+enum mca_err ca_ip_parse(const char *text, bool allow_cidr, struct ca_ip *out) MCA_WUR;
+/* Text of an address, with "/prefix" for a range; out holds 64 bytes. */
+void ca_ip_format(const struct ca_ip *ip, char out[64]);
+/* SPIFFE ID spec 2.1: lowercase a-z 0-9 . - _, at most 255 bytes. */
+enum mca_err ca_trust_domain_check(const char *td) MCA_WUR;
+/* SPIFFE ID spec 2: "spiffe://" trust-domain path; path segments of
+ * [A-Za-z0-9._-], no empty, "." or ".." segment, no query or fragment,
+ * no trailing slash.  When td != NULL the ID must be in that domain. */
+enum mca_err ca_spiffe_id_check(const char *id, const char *td) MCA_WUR;
+/* Service names: 1..63 of [a-z0-9-], starting with a letter or digit. */
+enum mca_err ca_service_name_check(const char *name) MCA_WUR;
+
+/* Which of `requested` the `allowed` set permits.  An exact allowed name
+ * permits itself; "*.suffix" permits any name with exactly one more label
+ * before ".suffix", and a literal wildcard request only if listed as is.
+ * An IP is permitted when inside an allowed address or range.  When
+ * requested is empty, granted = every exact name and every single
+ * address of allowed (ranges and wildcards are not names to issue).
+ * Refusal: MCA_ERR_SAN_NOT_ALLOWED naming the first offending value. */
+enum mca_err ca_sans_authorize(const struct ca_sans *allowed, const struct ca_sans *requested,
+    struct ca_sans *granted) MCA_WUR;
+
+/* ---- certificate requests (csr.c) ----------------------------------- */
+
+#define CA_CSR_MAX_BYTES (16 * 1024)
+
+struct ca_csr;
+
+/* Parses PEM or DER (at most CA_CSR_MAX_BYTES) and verifies the CSR's
+ * self-signature exactly once.  MCA_ERR_CSR_PARSE for anything that is
+ * not a PKCS#10 request, MCA_ERR_CSR_SIGNATURE for a bad signature,
+ * MCA_ERR_WEAK_KEY for RSA < 2048 bits, MCA_ERR_KEY_TYPE for any key not
+ * in enum ca_key_type (DSA, other curves). */
+enum mca_err ca_csr_parse(const unsigned char *data, size_t len, struct ca_csr **out) MCA_WUR;
+void ca_csr_free(struct ca_csr *csr);
+/* RSA sizes map down to the nearest listed size (3500 bits -> rsa-3072). */
+enum ca_key_type ca_csr_key_type(const struct ca_csr *csr);
+/* MCA_ERR_KEY_TYPE naming the type and the allowed list when the key's
+ * type is outside mask. */
+enum mca_err ca_csr_check_key(const struct ca_csr *csr, uint32_t mask) MCA_WUR;
+/* The DNS and IP SANs the CSR asks for (URI SANs are ignored: identity
+ * comes from the service record). */
+enum mca_err ca_csr_sans(const struct ca_csr *csr, struct ca_sans *out) MCA_WUR;
+/* Builds a PEM CSR signed by k, subject CN=cn, carrying sans (may be NULL). */
+enum mca_err ca_csr_create(const struct ca_key *k, const char *cn, const struct ca_sans *sans,
+    struct mca_buf *pem) MCA_WUR;
+
+/* ---- the issuing CA (signer.c) -------------------------------------- */
+
+struct ca_signer;
+
+/* Loads the intermediate certificate and key and the root certificate
+ * (never the root key).  Checks that the key matches the certificate and
+ * that the intermediate chains to the root. */
+enum mca_err ca_signer_open(const char *intermediate_cert, const char *intermediate_key,
+    const char *key_passphrase, const char *root_cert, struct ca_signer **out) MCA_WUR;
+void ca_signer_free(struct ca_signer *s);
+const struct ca_cert *ca_signer_cert(const struct ca_signer *s);	/* intermediate */
+const struct ca_cert *ca_signer_root(const struct ca_signer *s);
+/* Intermediate PEM (the chain a leaf presents) and root PEM (trust bundle). */
+const struct mca_buf *ca_signer_chain_pem(const struct ca_signer *s);
+const struct mca_buf *ca_signer_roots_pem(const struct ca_signer *s);
+
+/* ---- issuance (issue.c) --------------------------------------------- */
+
+struct ca_leaf_req {
+	const char		*spiffe_id;	/* the one URI SAN */
+	const char		*common_name;	/* subject CN */
+	const struct ca_sans	*sans;		/* DNS/IP SANs, already authorized */
+	int64_t			 ttl;		/* seconds, > 0 */
+	int64_t			 now;
+};
+
+struct ca_issued {
+	struct mca_buf	der;
+	struct mca_buf	pem;
+	char		serial[CA_SERIAL_HEX_MAX];
+	int64_t		not_before;	/* now - 60 s */
+	int64_t		not_after;	/* min(now + ttl, issuer notAfter) */
+};
+
+/* Random 128-bit positive serial (top bit clear), hex in out. */
+enum mca_err ca_serial_new(unsigned char raw[16], char out[CA_SERIAL_HEX_MAX]) MCA_WUR;
+
+/* Issues a workload-profile certificate for the CSR's public key
+ * (SPIFFE X509-SVID: one URI SAN, basicConstraints CA:FALSE critical,
+ * keyUsage digitalSignature critical, EKU serverAuth+clientAuth, SKI, AKI,
+ * random serial, notBefore backdated 60 s, notAfter capped by the
+ * issuer).  The CSR subject and extensions are never copied. */
+enum mca_err ca_issue_leaf(const struct ca_signer *s, const struct ca_csr *csr,
+    const struct ca_leaf_req *req, struct ca_issued *out) MCA_WUR;
+void ca_issued_clear(struct ca_issued *i);
+
+/* ---- bootstrap (bootstrap.c), used by `meshca init` only ------------ */
+
+/* Self-signed root: CA:TRUE, keyUsage keyCertSign|cRLSign (critical),
+ * SKI, subject "CN=meshca root CA,O=<td>". */
+enum mca_err ca_root_create(const struct ca_key *key, const char *trust_domain,
+    int64_t now, int64_t ttl, struct ca_cert **out) MCA_WUR;
+/* Intermediate signed by the root: CA:TRUE pathLen 0, keyCertSign|cRLSign
+ * (critical), SKI, AKI, notAfter capped by the root. */
+enum mca_err ca_intermediate_create(const struct ca_cert *root, const struct ca_key *root_key,
+    const struct ca_key *key, const char *trust_domain, int64_t now, int64_t ttl,
+    struct ca_cert **out) MCA_WUR;
+
+#endif

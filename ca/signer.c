@@ -1,0 +1,105 @@
+/*
+ * The issuing CA: the intermediate certificate and its key, and the root
+ * it chains to (never the root's key).
+ */
+#include "ca/ca_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct ca_signer {
+	struct ca_cert	*cert;		/* intermediate */
+	struct ca_key	*key;
+	struct ca_cert	*root;
+};
+
+/* RFC 5280 6.1: the intermediate is a CA certificate signed by the root. */
+static enum mca_err
+signer_check_chain(const struct ca_signer *s)
+{
+	gnutls_datum_t why = { NULL, 0 };
+	unsigned int status = 0, ca = 0;
+	int r;
+
+	if (gnutls_x509_crt_get_basic_constraints(s->cert->crt, NULL, &ca, NULL) < 0 || !ca)
+		return mca_err_set(MCA_ERR_CRYPTO, "RFC 5280 4.2.1.9: the intermediate "
+		    "certificate is not a CA certificate");
+	r = gnutls_x509_crt_verify(s->cert->crt, &s->root->crt, 1, 0, &status);
+	if (r >= 0 && status == 0)
+		return MCA_OK;
+	if (r >= 0)
+		r = gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &why, 0);
+	mca_err_set(MCA_ERR_CRYPTO, "RFC 5280 6.1: the intermediate does not chain to the "
+	    "root: %s", r >= 0 && why.data != NULL ? (const char *)why.data : gnutls_strerror(r));
+	gnutls_free(why.data);
+	return MCA_ERR_CRYPTO;
+}
+
+enum mca_err
+ca_signer_open(const char *intermediate_cert, const char *intermediate_key,
+    const char *key_passphrase, const char *root_cert, struct ca_signer **out)
+{
+	struct ca_signer *s = NULL;
+	enum mca_err rc = MCA_ERR_NOMEM;
+
+	if (intermediate_cert == NULL || intermediate_key == NULL || root_cert == NULL ||
+	    out == NULL)
+		return mca_err_set(MCA_ERR_INVALID, "signer: certificate, key and root paths "
+		    "are required");
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		goto out;
+	if ((rc = ca_cert_load(intermediate_cert, &s->cert)) != MCA_OK ||
+	    (rc = ca_key_load(intermediate_key, key_passphrase, &s->key)) != MCA_OK ||
+	    (rc = ca_cert_load(root_cert, &s->root)) != MCA_OK)
+		goto out;
+	if ((rc = ca_key_matches_crt(s->key, s->cert->crt)) != MCA_OK ||
+	    (rc = signer_check_chain(s)) != MCA_OK)
+		goto out;
+	*out = s;
+	s = NULL;
+	rc = MCA_OK;
+out:
+	ca_signer_free(s);
+	return rc;
+}
+
+void
+ca_signer_free(struct ca_signer *s)
+{
+	if (s == NULL)
+		return;
+	ca_cert_free(s->cert);
+	ca_key_free(s->key);
+	ca_cert_free(s->root);
+	free(s);
+}
+
+const struct ca_cert *
+ca_signer_cert(const struct ca_signer *s)
+{
+	return s->cert;
+}
+
+const struct ca_cert *
+ca_signer_root(const struct ca_signer *s)
+{
+	return s->root;
+}
+
+const struct ca_key *
+ca_signer_key(const struct ca_signer *s)
+{
+	return s->key;
+}
+
+const struct mca_buf *
+ca_signer_chain_pem(const struct ca_signer *s)
+{
+	return ca_cert_pem(s->cert);
+}
+
+const struct mca_buf *
+ca_signer_roots_pem(const struct ca_signer *s)
+{
+	return ca_cert_pem(s->root);
+}

@@ -1,0 +1,261 @@
+/*
+ * `meshca service add|list|show`: services over the admin API, and the
+ * connection set-up every admin command shares.
+ */
+#include "cli/cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ca/ca.h"
+#include "ca/common/timefmt.h"
+
+#define SERVICE_PATH_MAX	512
+
+static const char *const service_keys[] = {
+	"name", "spiffe_id", "dns_names", "ip_addresses", "default_ttl", "max_ttl",
+	"key_types", "enabled", "created_at", "updated_at", NULL
+};
+
+int
+cli_admin_conn(struct cli_ctx *ctx, struct cli_conn *conn)
+{
+	enum mca_err rc;
+	int ret;
+
+	if ((rc = cli_ctx_resolve(ctx)) != MCA_OK)
+		return cli_fail("configuration", rc);
+	if ((ret = cli_ctx_require(ctx, true)) != CLI_CONTINUE)
+		return ret;
+	memset(conn, 0, sizeof(*conn));
+	conn->url = ctx->url;
+	conn->cainfo = ctx->root_cert;
+	conn->cert = ctx->admin_cert;
+	conn->key = ctx->admin_key;
+	return CLI_CONTINUE;
+}
+
+static int
+print_service(const struct cli_ctx *ctx, const json_t *svc)
+{
+	enum mca_err rc;
+
+	rc = ctx->json ? cli_print_json(svc) : cli_print_fields(svc, service_keys);
+	return rc == MCA_OK ? CLI_EXIT_OK : cli_fail("output", rc);
+}
+
+/* ---- service add ---------------------------------------------------- */
+
+enum { O_SPIFFE_ID = 1, O_DNS, O_IP, O_DEFAULT_TTL, O_MAX_TTL, O_KEY_TYPES };
+
+static void
+add_usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: %s service add NAME [options]\n\n"
+	    "Registers a service (POST /v1/services) and prints it.\n\n"
+	    "Options:\n"
+	    "  --spiffe-id ID      its SPIFFE ID (default spiffe://<trust-domain>/svc/NAME)\n"
+	    "  --dns NAME          a DNS name it may hold, exact or *.suffix (repeatable)\n"
+	    "  --ip ADDR|CIDR      an address or range it may hold (repeatable)\n"
+	    "  --default-ttl D     certificate lifetime when none is asked (default: server's)\n"
+	    "  --max-ttl D         longest lifetime (default: max(default-ttl, 72h))\n"
+	    "  --key-types LIST    comma-separated key types allowed (default all)\n\n%s",
+	    CLI_PROG, cli_global_usage);
+}
+
+static int
+add_to_array(json_t *body, const char *key, const char *value)
+{
+	json_t *a = json_object_get(body, key);
+
+	if (a == NULL) {
+		if ((a = json_array()) == NULL || json_object_set_new(body, key, a) != 0)
+			return cli_fail("service add", MCA_ERR_NOMEM);
+	}
+	if (json_array_size(a) >= CA_MAX_SANS)
+		return cli_usage_error("service add", "--%s: at most %d values",
+		    strcmp(key, "dns_names") == 0 ? "dns" : "ip", CA_MAX_SANS);
+	if (json_array_append_new(a, json_string(value)) != 0)
+		return cli_usage_error("service add", "bad value '%.64s'", value);
+	return CLI_CONTINUE;
+}
+
+static int
+add_duration(json_t *body, const char *key, const char *flag, const char *value)
+{
+	int64_t secs;
+
+	if (mca_duration_parse(value, &secs) != MCA_OK || secs <= 0)
+		return cli_usage_error("service add", "--%s: '%.64s' is not a positive duration "
+		    "(e.g. 1h, 24h, 30d)", flag, value);
+	if (json_object_set_new(body, key, json_string(value)) != 0)
+		return cli_fail("service add", MCA_ERR_NOMEM);
+	return CLI_CONTINUE;
+}
+
+static int
+add_key_types(json_t *body, const char *list)
+{
+	char *copy, *tok, *save = NULL;
+	enum ca_key_type t;
+	uint32_t mask;
+	json_t *a;
+	int ret = CLI_CONTINUE;
+
+	if (ca_key_mask_parse(list, &mask) != MCA_OK || mask == 0)
+		return cli_usage_error("service add", "--key-types: %s", mca_err_detail());
+	if (strcmp(list, "all") == 0)		/* the server's default */
+		return CLI_CONTINUE;
+	if ((copy = strdup(list)) == NULL || (a = json_array()) == NULL ||
+	    json_object_set_new(body, "key_types", a) != 0) {
+		free(copy);
+		return cli_fail("service add", MCA_ERR_NOMEM);
+	}
+	for (tok = strtok_r(copy, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+		if (ca_key_type_parse(tok, &t) != MCA_OK) {
+			ret = cli_usage_error("service add", "--key-types: unknown '%.32s'", tok);
+			break;
+		}
+		if (json_array_append_new(a, json_string(ca_key_type_name(t))) != 0) {
+			ret = cli_fail("service add", MCA_ERR_NOMEM);
+			break;
+		}
+	}
+	free(copy);
+	return ret;
+}
+
+static int
+add_opt(struct cli_ctx *ctx, json_t *body, int c, const char *arg)
+{
+	switch (c) {
+	case O_SPIFFE_ID:
+		if (json_object_set_new(body, "spiffe_id", json_string(arg)) != 0)
+			return cli_usage_error("service add", "--spiffe-id: not UTF-8");
+		return CLI_CONTINUE;
+	case O_DNS:		return add_to_array(body, "dns_names", arg);
+	case O_IP:		return add_to_array(body, "ip_addresses", arg);
+	case O_DEFAULT_TTL:	return add_duration(body, "default_ttl", "default-ttl", arg);
+	case O_MAX_TTL:		return add_duration(body, "max_ttl", "max-ttl", arg);
+	case O_KEY_TYPES:	return add_key_types(body, arg);
+	default:		return cli_opt_common(ctx, c, arg, add_usage);
+	}
+}
+
+static int
+add_parse(struct cli_ctx *ctx, json_t *body, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "spiffe-id",	 required_argument, NULL, O_SPIFFE_ID },
+		{ "dns",	 required_argument, NULL, O_DNS },
+		{ "ip",		 required_argument, NULL, O_IP },
+		{ "default-ttl", required_argument, NULL, O_DEFAULT_TTL },
+		{ "max-ttl",	 required_argument, NULL, O_MAX_TTL },
+		{ "key-types",	 required_argument, NULL, O_KEY_TYPES },
+		CLI_GLOBAL_LONGOPTS,
+		{ NULL, 0, NULL, 0 }
+	};
+	int c, ret;
+
+	cli_getopt_reset();
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1)
+		if ((ret = add_opt(ctx, body, c, optarg)) != CLI_CONTINUE)
+			return ret;
+	if (argc - optind != 1)
+		return cli_usage_error("service add", "expected one service NAME");
+	if (ca_service_name_check(argv[optind]) != MCA_OK)
+		return cli_usage_error("service add", "%s", mca_err_detail());
+	if (json_object_set_new(body, "name", json_string(argv[optind])) != 0)
+		return cli_fail("service add", MCA_ERR_NOMEM);
+	return CLI_CONTINUE;
+}
+
+int
+cli_cmd_service_add(struct cli_ctx *ctx, int argc, char **argv)
+{
+	struct cli_conn conn;
+	json_t *body, *resp = NULL;
+	enum mca_err rc;
+	long status;
+	int ret;
+
+	if ((body = json_object()) == NULL)
+		return cli_fail("service add", MCA_ERR_NOMEM);
+	if ((ret = add_parse(ctx, body, argc, argv)) != CLI_CONTINUE ||
+	    (ret = cli_admin_conn(ctx, &conn)) != CLI_CONTINUE)
+		goto out;
+	if ((rc = cli_http_call(&conn, "POST", "/v1/services", body, &status, &resp)) != MCA_OK) {
+		ret = cli_fail("service add", rc);
+		goto out;
+	}
+	ret = print_service(ctx, resp);
+out:
+	json_decref(resp);
+	json_decref(body);
+	return ret;
+}
+
+/* ---- service list --------------------------------------------------- */
+
+static void
+list_usage(FILE *fp)
+{
+	fprintf(fp, "usage: %s service list [--json]\n\n"
+	    "Lists the services (GET /v1/services).\n\n%s", CLI_PROG, cli_global_usage);
+}
+
+int
+cli_cmd_service_list(struct cli_ctx *ctx, int argc, char **argv)
+{
+	struct cli_conn conn;
+	json_t *resp = NULL;
+	enum mca_err rc;
+	long status;
+	int ret;
+
+	if ((ret = cli_parse_plain(ctx, argc, argv, 0, list_usage, "service list")) != CLI_CONTINUE ||
+	    (ret = cli_admin_conn(ctx, &conn)) != CLI_CONTINUE)
+		return ret;
+	if ((rc = cli_http_call(&conn, "GET", "/v1/services", NULL, &status, &resp)) != MCA_OK)
+		return cli_fail("service list", rc);
+	ret = cli_print_list(ctx, resp, "service list", "services", 7, (const char *const[]){
+	    "NAME", "SPIFFE ID", "DNS", "IPS", "DEFAULT TTL", "MAX TTL", "ENABLED" }, (const char *const[]){
+	    "name", "spiffe_id", "dns_names", "ip_addresses", "default_ttl", "max_ttl", "enabled" });
+	json_decref(resp);
+	return ret;
+}
+
+/* ---- service show --------------------------------------------------- */
+
+static void
+show_usage(FILE *fp)
+{
+	fprintf(fp, "usage: %s service show NAME [--json]\n\n"
+	    "Shows one service (GET /v1/services/NAME).\n\n%s", CLI_PROG, cli_global_usage);
+}
+
+int
+cli_cmd_service_show(struct cli_ctx *ctx, int argc, char **argv)
+{
+	struct cli_conn conn;
+	char path[SERVICE_PATH_MAX];
+	json_t *resp = NULL;
+	char *name = NULL;
+	enum mca_err rc;
+	long status;
+	int ret;
+
+	if ((ret = cli_parse_plain(ctx, argc, argv, 1, show_usage, "service show")) != CLI_CONTINUE ||
+	    (ret = cli_admin_conn(ctx, &conn)) != CLI_CONTINUE)
+		return ret;
+	if (strlen(argv[optind]) > CA_MAX_SERVICE_NAME || (name = cli_http_escape(argv[optind])) == NULL)
+		return cli_usage_error("service show", "bad service name");
+	snprintf(path, sizeof(path), "/v1/services/%s", name);
+	free(name);
+	if ((rc = cli_http_call(&conn, "GET", path, NULL, &status, &resp)) != MCA_OK)
+		return cli_fail("service show", rc);
+	ret = print_service(ctx, resp);
+	json_decref(resp);
+	return ret;
+}

@@ -1,0 +1,373 @@
+/*
+ * Certificate records: every certificate meshca issues, kept before it is
+ * handed out.  "expired" is never stored: it is derived from not_after at
+ * read time, so records need no sweeper to stay truthful.
+ */
+#include "db/db_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define CERT_LIMIT_DEFAULT	1000
+#define CERT_LIMIT_MAX		10000
+
+static const char *const kind_names[DB_CERT_KIND_MAX] = {
+	[DB_CERT_WORKLOAD] = "workload",
+	[DB_CERT_ADMIN] = "admin",
+	[DB_CERT_SERVER] = "server",
+};
+
+static const char *const status_names[DB_CERT_STATUS_MAX] = {
+	[DB_CERT_ACTIVE] = "active",
+	[DB_CERT_REVOKED] = "revoked",
+	[DB_CERT_EXPIRED] = "expired",
+};
+
+const char *
+db_cert_kind_name(enum db_cert_kind k)
+{
+	if ((unsigned)k >= DB_CERT_KIND_MAX)
+		return "unknown";
+	return kind_names[k];
+}
+
+const char *
+db_cert_status_name(enum db_cert_status s)
+{
+	if ((unsigned)s >= DB_CERT_STATUS_MAX)
+		return "unknown";
+	return status_names[s];
+}
+
+enum mca_err
+db_cert_status_parse(const char *s, enum db_cert_status *out)
+{
+	for (int i = 0; s != NULL && i < DB_CERT_STATUS_MAX; i++) {
+		if (strcmp(s, status_names[i]) == 0) {
+			*out = (enum db_cert_status)i;
+			return MCA_OK;
+		}
+	}
+	return mca_err_set(MCA_ERR_INVALID, "certificate status must be active, revoked or expired");
+}
+
+static int
+kind_parse(const char *s)
+{
+	for (int i = 0; s != NULL && i < DB_CERT_KIND_MAX; i++)
+		if (strcmp(s, kind_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+void
+db_cert_clear(struct db_cert *c)
+{
+	if (c == NULL)
+		return;
+	free(c->serial);
+	free(c->service);
+	free(c->spiffe_id);
+	db_strv_free(c->dns_names, c->ndns);
+	db_strv_free(c->ip_addresses, c->nips);
+	free(c->der);
+	free(c->renewed_from);
+	memset(c, 0, sizeof(*c));
+}
+
+void
+db_cert_list_free(struct db_cert *list, size_t n)
+{
+	if (list == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		db_cert_clear(&list[i]);
+	free(list);
+}
+
+/* ---- insert ----------------------------------------------------------- */
+
+static enum mca_err
+cert_check(const struct db_cert *c)
+{
+	if (!db_serial_valid(c->serial))
+		return mca_err_set(MCA_ERR_INVALID, "certificate serial must be 1-64 lowercase hex digits");
+	if ((unsigned)c->kind >= DB_CERT_KIND_MAX)
+		return mca_err_set(MCA_ERR_INVALID, "certificate %s: unknown kind", c->serial);
+	if (c->service_id < 0)
+		return mca_err_set(MCA_ERR_INVALID, "certificate %s: negative service id", c->serial);
+	if (c->der == NULL || c->der_len == 0)
+		return mca_err_set(MCA_ERR_INVALID, "certificate %s: no DER", c->serial);
+	if (c->not_after < c->not_before)
+		return mca_err_set(MCA_ERR_INVALID, "certificate %s: notAfter before notBefore", c->serial);
+	if (c->renewed_from != NULL && !db_serial_valid(c->renewed_from))
+		return mca_err_set(MCA_ERR_INVALID, "certificate %s: bad renewed-from serial", c->serial);
+	return MCA_OK;
+}
+
+static enum mca_err
+cert_bind(struct db *db, sqlite3_stmt *st, const struct db_cert *c,
+    const char *dns, const char *ips, int64_t now)
+{
+	int src;
+
+	if ((src = sqlite3_bind_text(st, 1, c->serial, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (src = c->service_id > 0 ? sqlite3_bind_int64(st, 2, c->service_id) :
+	    sqlite3_bind_null(st, 2)) != SQLITE_OK ||
+	    (src = sqlite3_bind_text(st, 3, kind_names[c->kind], -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (src = sqlite3_bind_text(st, 4, c->spiffe_id, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (src = sqlite3_bind_text(st, 5, dns, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (src = sqlite3_bind_text(st, 6, ips, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (src = sqlite3_bind_int64(st, 7, c->not_before)) != SQLITE_OK ||
+	    (src = sqlite3_bind_int64(st, 8, c->not_after)) != SQLITE_OK ||
+	    (src = sqlite3_bind_blob64(st, 9, c->der, c->der_len, SQLITE_STATIC)) != SQLITE_OK ||
+	    (src = sqlite3_bind_text(st, 10, c->renewed_from, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (src = sqlite3_bind_int64(st, 11, now)) != SQLITE_OK)
+		return db_sqlite_err(db, src, "bind certificate");
+	return MCA_OK;
+}
+
+enum mca_err
+db_cert_insert_locked(struct db *db, const struct db_cert *c, int64_t now)
+{
+	char *dns = NULL, *ips = NULL;
+	sqlite3_stmt *st = NULL;
+	enum mca_err rc;
+
+	if ((rc = cert_check(c)) != MCA_OK ||
+	    (rc = db_strv_join(c->dns_names, c->ndns, "certificate DNS names", &dns)) != MCA_OK ||
+	    (rc = db_strv_join(c->ip_addresses, c->nips, "certificate IP addresses", &ips)) != MCA_OK)
+		goto out;
+	if ((rc = db_stmt_prepare(db,
+	    "INSERT INTO certificates (serial, service_id, kind, spiffe_id, dns_names,"
+	    " ip_addresses, not_before, not_after, der, status, renewed_from, created_at)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'active', ?10, ?11)", &st)) != MCA_OK ||
+	    (rc = cert_bind(db, st, c, dns, ips, now)) != MCA_OK ||
+	    (rc = db_stmt_done(db, st, "insert certificate")) != MCA_OK)
+		goto out;
+out:
+	if (rc == MCA_ERR_EXISTS)
+		rc = mca_err_set(rc, "certificate serial %s already recorded", c->serial);
+	sqlite3_finalize(st);
+	free(dns);
+	free(ips);
+	return rc;
+}
+
+enum mca_err
+db_cert_insert(struct db *db, const struct db_cert *c, int64_t now)
+{
+	enum mca_err rc;
+
+	if (db == NULL || c == NULL)
+		return mca_err_set(MCA_ERR_INVALID, "db_cert_insert: NULL argument");
+	db_lock(db);
+	if ((rc = db_tx_begin(db)) != MCA_OK)
+		goto out;
+	if ((rc = db_cert_insert_locked(db, c, now)) != MCA_OK) {
+		db_tx_rollback(db);
+		goto out;
+	}
+	rc = db_tx_commit(db);
+out:
+	db_unlock(db);
+	return rc;
+}
+
+/* ---- read ------------------------------------------------------------- */
+
+/* Column 9 is the DER: NULL in lists. */
+#define CERT_SELECT(der) \
+	"SELECT c.serial, c.service_id, s.name, c.kind, c.spiffe_id, c.dns_names," \
+	" c.ip_addresses, c.not_before, c.not_after, " der ", c.status," \
+	" c.renewed_from, c.created_at" \
+	" FROM certificates c LEFT JOIN services s ON s.id = c.service_id"
+
+static enum mca_err
+cert_der_from_row(sqlite3_stmt *st, struct db_cert *out)
+{
+	const void *p;
+	int n;
+
+	if (sqlite3_column_type(st, 9) == SQLITE_NULL)
+		return MCA_OK;
+	p = sqlite3_column_blob(st, 9);
+	if ((n = sqlite3_column_bytes(st, 9)) <= 0 || p == NULL)
+		return MCA_OK;
+	if ((out->der = malloc((size_t)n)) == NULL)
+		return MCA_ERR_NOMEM;
+	memcpy(out->der, p, (size_t)n);
+	out->der_len = (size_t)n;
+	return MCA_OK;
+}
+
+static enum mca_err
+cert_enums_from_row(sqlite3_stmt *st, int64_t now, struct db_cert *out)
+{
+	const char *kind = (const char *)sqlite3_column_text(st, 3);
+	const char *status = (const char *)sqlite3_column_text(st, 10);
+	int k = kind_parse(kind);
+
+	if (k < 0 || status == NULL)
+		return mca_err_set(MCA_ERR_DB, "certificate %s: corrupt kind or status", out->serial);
+	out->kind = (enum db_cert_kind)k;
+	if (strcmp(status, "revoked") == 0)
+		out->status = DB_CERT_REVOKED;
+	else if (strcmp(status, "active") == 0)
+		out->status = out->not_after <= now ? DB_CERT_EXPIRED : DB_CERT_ACTIVE;
+	else
+		return mca_err_set(MCA_ERR_DB, "certificate %s: corrupt status", out->serial);
+	return MCA_OK;
+}
+
+static enum mca_err
+cert_from_row(sqlite3_stmt *st, int64_t now, struct db_cert *out)
+{
+	enum mca_err rc;
+
+	out->service_id = sqlite3_column_int64(st, 1);
+	out->not_before = sqlite3_column_int64(st, 7);
+	out->not_after = sqlite3_column_int64(st, 8);
+	out->created_at = sqlite3_column_int64(st, 12);
+	if ((rc = db_col_strdup(st, 0, &out->serial)) != MCA_OK ||
+	    (rc = db_col_strdup(st, 2, &out->service)) != MCA_OK ||
+	    (rc = db_col_strdup(st, 4, &out->spiffe_id)) != MCA_OK ||
+	    (rc = db_col_strv(st, 5, &out->dns_names, &out->ndns)) != MCA_OK ||
+	    (rc = db_col_strv(st, 6, &out->ip_addresses, &out->nips)) != MCA_OK ||
+	    (rc = db_col_strdup(st, 11, &out->renewed_from)) != MCA_OK ||
+	    (rc = cert_enums_from_row(st, now, out)) != MCA_OK ||
+	    (rc = cert_der_from_row(st, out)) != MCA_OK)
+		db_cert_clear(out);
+	return rc;
+}
+
+enum mca_err
+db_cert_get(struct db *db, const char *serial, int64_t now, struct db_cert *out)
+{
+	sqlite3_stmt *st = NULL;
+	enum mca_err rc;
+	int src;
+
+	if (out != NULL)
+		memset(out, 0, sizeof(*out));
+	if (db == NULL || serial == NULL || out == NULL)
+		return mca_err_set(MCA_ERR_INVALID, "db_cert_get: NULL argument");
+	db_lock(db);
+	if ((rc = db_stmt_prepare(db, CERT_SELECT("c.der") " WHERE c.serial = ?1", &st)) != MCA_OK)
+		goto out;
+	if ((src = sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC)) != SQLITE_OK)
+		rc = db_sqlite_err(db, src, "bind serial");
+	else if ((src = sqlite3_step(st)) == SQLITE_DONE)
+		rc = mca_err_set(MCA_ERR_NOT_FOUND, "no certificate with that serial");
+	else if (src != SQLITE_ROW)
+		rc = db_sqlite_err(db, src, "read certificate");
+	else
+		rc = cert_from_row(st, now, out);
+out:
+	sqlite3_finalize(st);
+	db_unlock(db);
+	return rc;
+}
+
+/* ---- list ------------------------------------------------------------- */
+
+/*
+ * One fixed statement; an unset filter binds NULL and drops out.
+ * ?4 is the derived part of the status: 1 not yet expired, 0 expired.
+ */
+static const char cert_list_sql[] =
+	CERT_SELECT("NULL")
+	" WHERE (?1 IS NULL OR s.name = ?1)"
+	" AND (?2 IS NULL OR c.kind = ?2)"
+	" AND (?3 IS NULL OR c.status = ?3)"
+	" AND (?4 IS NULL OR (c.not_after > ?5) = ?4)"
+	" ORDER BY c.created_at DESC, c.serial"
+	" LIMIT ?6";
+
+static enum mca_err
+cert_filter_bind(struct db *db, sqlite3_stmt *st, const struct db_cert_filter *f, int64_t now)
+{
+	const char *stored = NULL;
+	int src, live = -1;
+	size_t limit = f->limit == 0 ? CERT_LIMIT_DEFAULT : f->limit;
+
+	if (limit > CERT_LIMIT_MAX)
+		limit = CERT_LIMIT_MAX;
+	switch (f->status) {
+	case DB_CERT_ACTIVE: stored = "active"; live = 1; break;
+	case DB_CERT_EXPIRED: stored = "active"; live = 0; break;
+	case DB_CERT_REVOKED: stored = "revoked"; break;
+	default: break;
+	}
+	if ((src = sqlite3_bind_text(st, 1, f->service, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (src = sqlite3_bind_text(st, 2, f->kind >= 0 ? kind_names[f->kind] : NULL,
+	    -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (src = sqlite3_bind_text(st, 3, stored, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (src = live >= 0 ? sqlite3_bind_int(st, 4, live) : sqlite3_bind_null(st, 4)) != SQLITE_OK ||
+	    (src = sqlite3_bind_int64(st, 5, now)) != SQLITE_OK ||
+	    (src = sqlite3_bind_int64(st, 6, (int64_t)limit)) != SQLITE_OK)
+		return db_sqlite_err(db, src, "bind certificate filter");
+	return MCA_OK;
+}
+
+static enum mca_err
+cert_list_locked(struct db *db, sqlite3_stmt *st, int64_t now, struct db_cert **out, size_t *n)
+{
+	struct db_cert *list = NULL, *grown;
+	size_t len = 0, cap = 0;
+	enum mca_err rc = MCA_OK;
+	int src;
+
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		if (len == cap) {
+			cap = cap ? cap * 2 : 16;
+			if ((grown = reallocarray(list, cap, sizeof(*list))) == NULL) {
+				rc = MCA_ERR_NOMEM;
+				goto out;
+			}
+			list = grown;
+		}
+		memset(&list[len], 0, sizeof(list[len]));
+		if ((rc = cert_from_row(st, now, &list[len])) != MCA_OK)
+			goto out;
+		len++;
+	}
+	if (src != SQLITE_DONE) {
+		rc = db_sqlite_err(db, src, "list certificates");
+		goto out;
+	}
+	*out = list;
+	*n = len;
+	list = NULL;
+out:
+	db_cert_list_free(list, len);
+	return rc;
+}
+
+enum mca_err
+db_cert_list(struct db *db, const struct db_cert_filter *f, int64_t now,
+    struct db_cert **out, size_t *n)
+{
+	static const struct db_cert_filter any = { NULL, -1, -1, 0 };
+	sqlite3_stmt *st = NULL;
+	enum mca_err rc;
+
+	if (out != NULL)
+		*out = NULL;
+	if (n != NULL)
+		*n = 0;
+	if (db == NULL || out == NULL || n == NULL)
+		return mca_err_set(MCA_ERR_INVALID, "db_cert_list: NULL argument");
+	if (f == NULL)
+		f = &any;
+	if (f->status < -1 || f->status >= DB_CERT_STATUS_MAX ||
+	    f->kind < -1 || f->kind >= DB_CERT_KIND_MAX)
+		return mca_err_set(MCA_ERR_INVALID, "certificate filter: unknown status or kind");
+	db_lock(db);
+	if ((rc = db_stmt_prepare(db, cert_list_sql, &st)) == MCA_OK &&
+	    (rc = cert_filter_bind(db, st, f, now)) == MCA_OK)
+		rc = cert_list_locked(db, st, now, out, n);
+	sqlite3_finalize(st);
+	db_unlock(db);
+	return rc;
+}

@@ -1,0 +1,543 @@
+/*
+ * Opening the database: file creation (0600), connection settings,
+ * forward-only migrations, and the helpers the other db/ files share.
+ */
+#include "db/db_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DB_BUSY_TIMEOUT_MS	5000
+
+/*
+ * Schema version 1.  Times are Unix seconds (INTEGER).  Lists of names
+ * are newline-joined text ("" for none).  CHECK constraints repeat the
+ * invariants the C code enforces, so a bug or a hand edit cannot store
+ * what the code would never read back.
+ */
+static const char schema_v1[] =
+	"CREATE TABLE services ("
+	" id          INTEGER PRIMARY KEY,"
+	" name        TEXT NOT NULL UNIQUE CHECK (length(name) > 0),"
+	" spiffe_id   TEXT NOT NULL UNIQUE CHECK (length(spiffe_id) > 0),"
+	" dns_names   TEXT NOT NULL DEFAULT '',"
+	" ip_ranges   TEXT NOT NULL DEFAULT '',"
+	" default_ttl INTEGER NOT NULL CHECK (default_ttl >= 0),"
+	" max_ttl     INTEGER NOT NULL CHECK (max_ttl >= 0),"
+	" key_types   INTEGER NOT NULL CHECK (key_types BETWEEN 0 AND 4294967295),"
+	" enabled     INTEGER NOT NULL CHECK (enabled IN (0, 1)),"
+	" created_at  INTEGER NOT NULL,"
+	" updated_at  INTEGER NOT NULL"
+	");"
+	/* Tokens are kept by their SHA-256 only; the token itself is never stored. */
+	"CREATE TABLE tokens ("
+	" id          INTEGER PRIMARY KEY,"
+	" service_id  INTEGER NOT NULL REFERENCES services(id),"
+	" hash        BLOB NOT NULL UNIQUE"
+	"             CHECK (typeof(hash) = 'blob' AND length(hash) = 32),"
+	" created_at  INTEGER NOT NULL,"
+	" expires_at  INTEGER NOT NULL,"
+	" used_at     INTEGER"
+	");"
+	"CREATE INDEX tokens_service ON tokens(service_id);"
+	"CREATE TABLE certificates ("
+	" serial       TEXT PRIMARY KEY"
+	"              CHECK (length(serial) BETWEEN 1 AND 64 AND serial NOT GLOB '*[^0-9a-f]*'),"
+	" service_id   INTEGER REFERENCES services(id),"
+	" kind         TEXT NOT NULL CHECK (kind IN ('workload', 'admin', 'server')),"
+	" spiffe_id    TEXT,"
+	" dns_names    TEXT NOT NULL DEFAULT '',"
+	" ip_addresses TEXT NOT NULL DEFAULT '',"
+	" not_before   INTEGER NOT NULL,"
+	" not_after    INTEGER NOT NULL CHECK (not_after >= not_before),"
+	" der          BLOB NOT NULL CHECK (typeof(der) = 'blob' AND length(der) > 0),"
+	" status       TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'revoked')),"
+	" revoked_at   INTEGER,"
+	/* RFC 5280 5.3.1 CRLReason code. */
+	" revocation_reason INTEGER CHECK (revocation_reason BETWEEN 0 AND 10),"
+	" renewed_from TEXT REFERENCES certificates(serial),"
+	" created_at   INTEGER NOT NULL,"
+	" CHECK ((status = 'revoked') = (revoked_at IS NOT NULL))"
+	");"
+	"CREATE INDEX certificates_service ON certificates(service_id);"
+	"CREATE INDEX certificates_status ON certificates(status, not_after);"
+	"CREATE INDEX certificates_spiffe ON certificates(spiffe_id);"
+	"CREATE INDEX certificates_created ON certificates(created_at, serial);"
+	/* Append-only by trigger; written by a later issue (hash chain then). */
+	"CREATE TABLE audit ("
+	" id      INTEGER PRIMARY KEY,"
+	" at      INTEGER NOT NULL,"
+	" actor   TEXT NOT NULL,"
+	" action  TEXT NOT NULL,"
+	" subject TEXT,"
+	" outcome TEXT NOT NULL CHECK (outcome IN ('success', 'failure')),"
+	/* JSON text.  No json_valid() CHECK: SQLite 3.40 does not mark it
+	 * innocuous, so it cannot run with trusted_schema off. */
+	" detail  TEXT"
+	");"
+	"CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+	" BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"
+	"CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+	" BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;";
+
+/* migrations[i] brings user_version from i to i + 1. */
+static const char *const migrations[] = {
+	schema_v1,
+};
+
+_Static_assert(sizeof(migrations) / sizeof(migrations[0]) == DB_SCHEMA_VERSION,
+    "one migration per schema version");
+
+/* ---- lock and error helpers ------------------------------------------ */
+
+void
+db_lock(struct db *db)
+{
+	/* Fails only on a programming error (EDEADLK, EINVAL): stop there. */
+	if (pthread_mutex_lock(&db->lock) != 0)
+		abort();
+}
+
+void
+db_unlock(struct db *db)
+{
+	if (pthread_mutex_unlock(&db->lock) != 0)
+		abort();
+}
+
+enum mca_err
+db_sqlite_err(struct db *db, int src, const char *what)
+{
+	const char *msg = db->h != NULL ? sqlite3_errmsg(db->h) : sqlite3_errstr(src);
+
+	switch (src) {
+	case SQLITE_CONSTRAINT_UNIQUE:
+	case SQLITE_CONSTRAINT_PRIMARYKEY:
+		return mca_err_set(MCA_ERR_EXISTS, "%s: %s", what, msg);
+	default:
+		break;
+	}
+	switch (src & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return mca_err_set(MCA_ERR_DB_BUSY, "%s: %s", what, msg);
+	case SQLITE_NOMEM:
+		return mca_err_set(MCA_ERR_NOMEM, "%s: %s", what, msg);
+	default:
+		return mca_err_set(MCA_ERR_DB, "%s: %s", what, msg);
+	}
+}
+
+enum mca_err
+db_stmt_prepare(struct db *db, const char *sql, sqlite3_stmt **st)
+{
+	int src;
+
+	*st = NULL;
+	if ((src = sqlite3_prepare_v3(db->h, sql, -1, 0, st, NULL)) != SQLITE_OK)
+		return db_sqlite_err(db, src, "prepare");
+	return MCA_OK;
+}
+
+enum mca_err
+db_stmt_done(struct db *db, sqlite3_stmt *st, const char *what)
+{
+	int src;
+
+	if ((src = sqlite3_step(st)) != SQLITE_DONE)
+		return db_sqlite_err(db, src, what);
+	return MCA_OK;
+}
+
+static enum mca_err
+db_exec(struct db *db, const char *sql, const char *what)
+{
+	int src;
+
+	if ((src = sqlite3_exec(db->h, sql, NULL, NULL, NULL)) != SQLITE_OK)
+		return db_sqlite_err(db, src, what);
+	return MCA_OK;
+}
+
+enum mca_err
+db_tx_begin(struct db *db)
+{
+	return db_exec(db, "BEGIN IMMEDIATE", "begin transaction");
+}
+
+void
+db_tx_rollback(struct db *db)
+{
+	/* A failed statement may already have ended the transaction. */
+	if (!sqlite3_get_autocommit(db->h))
+		(void)sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+}
+
+enum mca_err
+db_tx_commit(struct db *db)
+{
+	enum mca_err rc;
+
+	if ((rc = db_exec(db, "COMMIT", "commit")) != MCA_OK)
+		db_tx_rollback(db);
+	return rc;
+}
+
+/* ---- lists of names --------------------------------------------------- */
+
+void
+db_strv_free(char **v, size_t n)
+{
+	if (v == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+enum mca_err
+db_strv_join(char *const *v, size_t n, const char *what, char **out)
+{
+	size_t len = 1, off = 0;
+	char *s;
+
+	*out = NULL;
+	if (n > 0 && v == NULL)
+		return mca_err_set(MCA_ERR_INVALID, "%s: list is NULL", what);
+	for (size_t i = 0; i < n; i++) {
+		if (v[i] == NULL || v[i][0] == '\0')
+			return mca_err_set(MCA_ERR_INVALID, "%s: empty entry", what);
+		if (strchr(v[i], '\n') != NULL)
+			return mca_err_set(MCA_ERR_INVALID, "%s: entry contains a newline", what);
+		len += strlen(v[i]) + 1;
+	}
+	if ((s = malloc(len)) == NULL)
+		return MCA_ERR_NOMEM;
+	s[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(v[i]);
+
+		if (i > 0)
+			s[off++] = '\n';
+		memcpy(s + off, v[i], l);
+		off += l;
+	}
+	s[off] = '\0';
+	*out = s;
+	return MCA_OK;
+}
+
+enum mca_err
+db_strv_split(const char *text, char ***out, size_t *n)
+{
+	const char *p, *nl;
+	char **v;
+	size_t count = 1, i = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (text == NULL || *text == '\0')
+		return MCA_OK;
+	for (p = text; (p = strchr(p, '\n')) != NULL; p++)
+		count++;
+	if ((v = calloc(count, sizeof(*v))) == NULL)
+		return MCA_ERR_NOMEM;
+	for (p = text; i < count; i++, p = nl + 1) {
+		if ((nl = strchr(p, '\n')) == NULL)
+			nl = p + strlen(p);
+		if ((v[i] = strndup(p, (size_t)(nl - p))) == NULL) {
+			db_strv_free(v, i);
+			return MCA_ERR_NOMEM;
+		}
+	}
+	*out = v;
+	*n = count;
+	return MCA_OK;
+}
+
+enum mca_err
+db_col_strdup(sqlite3_stmt *st, int col, char **out)
+{
+	const unsigned char *p;
+
+	*out = NULL;
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return MCA_OK;
+	if ((p = sqlite3_column_text(st, col)) == NULL ||
+	    (*out = strdup((const char *)p)) == NULL)
+		return MCA_ERR_NOMEM;
+	return MCA_OK;
+}
+
+enum mca_err
+db_col_strv(sqlite3_stmt *st, int col, char ***out, size_t *n)
+{
+	const unsigned char *p;
+
+	*out = NULL;
+	*n = 0;
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return MCA_OK;
+	if ((p = sqlite3_column_text(st, col)) == NULL)
+		return MCA_ERR_NOMEM;
+	return db_strv_split((const char *)p, out, n);
+}
+
+bool
+db_serial_valid(const char *s)
+{
+	size_t n;
+
+	if (s == NULL || (n = strlen(s)) == 0 || n > 64)
+		return false;
+	return strspn(s, "0123456789abcdef") == n;
+}
+
+/* ---- open and migrate ------------------------------------------------- */
+
+/*
+ * Creates the file 0600 whatever the umask, so SQLite (which gives its
+ * -wal and -shm files the database file's mode) never exposes the CA's
+ * records to other users.  An existing file is left as the operator set it.
+ */
+static enum mca_err
+db_file_create(const char *path)
+{
+	struct stat st;
+	int fd;
+
+	if ((fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) >= 0) {
+		if (fchmod(fd, 0600) != 0) {
+			(void)close(fd);
+			return mca_err_set(MCA_ERR_IO, "%s: chmod: %s", path, strerror(errno));
+		}
+		(void)close(fd);
+		return MCA_OK;
+	}
+	if (errno != EEXIST)
+		return mca_err_set(MCA_ERR_IO, "%s: %s", path, strerror(errno));
+	if (stat(path, &st) != 0)
+		return mca_err_set(MCA_ERR_IO, "%s: %s", path, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return mca_err_set(MCA_ERR_IO, "%s: not a regular file", path);
+	return MCA_OK;
+}
+
+static enum mca_err
+db_user_version(struct db *db, int *version)
+{
+	sqlite3_stmt *st = NULL;
+	enum mca_err rc;
+	int src;
+
+	if ((rc = db_stmt_prepare(db, "PRAGMA user_version", &st)) != MCA_OK)
+		return rc;
+	if ((src = sqlite3_step(st)) != SQLITE_ROW)
+		rc = db_sqlite_err(db, src, "read schema version");
+	else
+		*version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static enum mca_err
+db_version_check(int version)
+{
+	if (version < 0 || version > DB_SCHEMA_VERSION)
+		return mca_err_set(MCA_ERR_DB_SCHEMA,
+		    "database schema version %d, this program knows up to %d: "
+		    "upgrade meshca or restore a matching backup", version, DB_SCHEMA_VERSION);
+	return MCA_OK;
+}
+
+/* Applies migration i unless another connection did it first. */
+static enum mca_err
+db_migrate_step(struct db *db, int i)
+{
+	char bump[64], why[512];
+	enum mca_err rc;
+	int version = 0;
+
+	if ((rc = db_tx_begin(db)) != MCA_OK)
+		return rc;
+	if ((rc = db_user_version(db, &version)) != MCA_OK ||
+	    (rc = db_version_check(version)) != MCA_OK || version > i)
+		goto out;
+	/* PRAGMA takes no bound parameter; the value is our own loop index. */
+	(void)snprintf(bump, sizeof(bump), "PRAGMA user_version = %d", i + 1);
+	if ((rc = db_exec(db, migrations[i], "migration")) != MCA_OK ||
+	    (rc = db_exec(db, bump, "migration")) != MCA_OK)
+		goto out;
+	return db_tx_commit(db);
+out:
+	db_tx_rollback(db);
+	if (rc != MCA_OK && rc != MCA_ERR_DB_SCHEMA) {
+		/* Copied first: the detail buffer cannot be both source and target. */
+		(void)snprintf(why, sizeof(why), "%s", mca_err_detail());
+		rc = mca_err_set(rc, "migration to schema version %d failed: %s", i + 1, why);
+	}
+	return rc;
+}
+
+static enum mca_err
+db_migrate(struct db *db)
+{
+	enum mca_err rc;
+	int version = 0;
+
+	if ((rc = db_user_version(db, &version)) != MCA_OK ||
+	    (rc = db_version_check(version)) != MCA_OK)
+		return rc;
+	for (int i = version; i < DB_SCHEMA_VERSION; i++)
+		if ((rc = db_migrate_step(db, i)) != MCA_OK)
+			return rc;
+	return MCA_OK;
+}
+
+static enum mca_err
+db_wal_try(struct db *db)
+{
+	sqlite3_stmt *st = NULL;
+	const unsigned char *mode;
+	enum mca_err rc;
+	int src;
+
+	if ((rc = db_stmt_prepare(db, "PRAGMA journal_mode = WAL", &st)) != MCA_OK)
+		return rc;
+	if ((src = sqlite3_step(st)) != SQLITE_ROW)
+		rc = db_sqlite_err(db, src, "enable WAL");
+	else if ((mode = sqlite3_column_text(st, 0)) == NULL ||
+	    strcasecmp((const char *)mode, "wal") != 0)
+		rc = mca_err_set(MCA_ERR_DB, "enable WAL: journal mode stays '%s'",
+		    mode != NULL ? (const char *)mode : "?");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
+ * Switching a new file to WAL needs an exclusive lock and SQLite does not
+ * call the busy handler for it, so processes starting together on a fresh
+ * database would fail at random: retry within the busy timeout.
+ */
+static enum mca_err
+db_wal_enable(struct db *db)
+{
+	enum mca_err rc;
+
+	for (int waited = 0; ; waited += 10) {
+		if ((rc = db_wal_try(db)) != MCA_ERR_DB_BUSY || waited >= DB_BUSY_TIMEOUT_MS)
+			return rc;
+		(void)usleep(10 * 1000);
+	}
+}
+
+static enum mca_err
+db_configure(struct db *db)
+{
+	int src, on = 0, version = 0;
+	enum mca_err rc;
+
+	/* Schema objects run no application-defined SQL functions, and the
+	 * schema cannot be edited through the back door (writable_schema). */
+	if ((src = sqlite3_extended_result_codes(db->h, 1)) != SQLITE_OK ||
+	    (src = sqlite3_busy_timeout(db->h, DB_BUSY_TIMEOUT_MS)) != SQLITE_OK ||
+	    (src = sqlite3_db_config(db->h, SQLITE_DBCONFIG_DEFENSIVE, 1, &on)) != SQLITE_OK ||
+	    (src = sqlite3_db_config(db->h, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, &on)) != SQLITE_OK)
+		return db_sqlite_err(db, src, "configure");
+	/* Outside any transaction, where foreign_keys takes effect. */
+	if ((rc = db_exec(db, "PRAGMA foreign_keys = ON", "enable foreign keys")) != MCA_OK)
+		return rc;
+	/* Refuse a newer schema before touching anything (even the journal mode). */
+	if ((rc = db_user_version(db, &version)) != MCA_OK ||
+	    (rc = db_version_check(version)) != MCA_OK)
+		return rc;
+	if ((rc = db_wal_enable(db)) != MCA_OK)
+		return rc;
+	/* FULL: a COMMIT that returned survives power loss (WAL fsync'ed). */
+	return db_exec(db, "PRAGMA synchronous = FULL", "set synchronous");
+}
+
+enum mca_err
+db_open(const char *path, struct db **out)
+{
+	struct db *db = NULL;
+	enum mca_err rc;
+	int src;
+
+	if (out != NULL)
+		*out = NULL;
+	if (path == NULL || *path == '\0' || out == NULL)
+		return mca_err_set(MCA_ERR_INVALID, "db_open: no database path");
+	if (strcmp(path, ":memory:") == 0)
+		return mca_err_set(MCA_ERR_INVALID, "db_open: an in-memory database is not durable");
+	if ((rc = db_file_create(path)) != MCA_OK)
+		return rc;
+	if ((db = calloc(1, sizeof(*db))) == NULL)
+		return MCA_ERR_NOMEM;
+	if (pthread_mutex_init(&db->lock, NULL) != 0) {
+		free(db);
+		return MCA_ERR_NOMEM;
+	}
+	src = sqlite3_open_v2(path, &db->h,
+	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (src != SQLITE_OK) {
+		rc = db_sqlite_err(db, src, path);
+		goto out;
+	}
+	if ((rc = db_configure(db)) != MCA_OK || (rc = db_migrate(db)) != MCA_OK)
+		goto out;
+	*out = db;
+	db = NULL;
+out:
+	db_close(db);
+	return rc;
+}
+
+void
+db_close(struct db *db)
+{
+	if (db == NULL)
+		return;
+	/* Every statement is finalized by the function that prepared it. */
+	(void)sqlite3_close(db->h);
+	pthread_mutex_destroy(&db->lock);
+	free(db);
+}
+
+int
+db_schema_version(struct db *db)
+{
+	int version = -1;
+
+	if (db == NULL)
+		return -1;
+	db_lock(db);
+	if (db_user_version(db, &version) != MCA_OK)
+		version = -1;
+	db_unlock(db);
+	return version;
+}
+
+enum mca_err
+db_ping(struct db *db)
+{
+	sqlite3_stmt *st = NULL;
+	enum mca_err rc;
+	int src;
+
+	if (db == NULL)
+		return mca_err_set(MCA_ERR_INVALID, "db_ping: no database");
+	db_lock(db);
+	if ((rc = db_stmt_prepare(db, "SELECT count(*) FROM services", &st)) == MCA_OK &&
+	    (src = sqlite3_step(st)) != SQLITE_ROW)
+		rc = db_sqlite_err(db, src, "ping");
+	sqlite3_finalize(st);
+	db_unlock(db);
+	return rc;
+}

@@ -1,0 +1,59 @@
+/*
+ * Shared by the files of db/ only: the handle, its lock, and the small
+ * SQLite helpers every statement uses.  Functions named *_locked expect
+ * the caller to hold db->lock; the public functions take it exactly once
+ * so that each of them is atomic with respect to other threads sharing
+ * the handle (the connection is opened SQLITE_OPEN_NOMUTEX: this lock
+ * serialises whole transactions, which SQLite's own mutex cannot).
+ */
+#ifndef MCA_DB_INTERNAL_H
+#define MCA_DB_INTERNAL_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include "db/db.h"
+
+struct db {
+	sqlite3		*h;
+	pthread_mutex_t	 lock;
+};
+
+void db_lock(struct db *db);
+void db_unlock(struct db *db);
+
+/* Maps a SQLite result code to enum mca_err and records what failed with
+ * sqlite3_errmsg as detail. */
+enum mca_err db_sqlite_err(struct db *db, int src, const char *what);
+enum mca_err db_stmt_prepare(struct db *db, const char *sql, sqlite3_stmt **st) MCA_WUR;
+/* Steps a statement that returns no row (INSERT, UPDATE). */
+enum mca_err db_stmt_done(struct db *db, sqlite3_stmt *st, const char *what) MCA_WUR;
+
+/* Write transactions take the write lock up front (BEGIN IMMEDIATE), so
+ * a busy database shows at BEGIN, where the busy timeout applies, and
+ * never as a deadlock when a read is upgraded. */
+enum mca_err db_tx_begin(struct db *db) MCA_WUR;
+/* Commits; on failure the transaction is rolled back. */
+enum mca_err db_tx_commit(struct db *db) MCA_WUR;
+/* Rolls back if a transaction is open; safe to call at any time. */
+void db_tx_rollback(struct db *db);
+
+/* Lists of names are stored newline-joined.  Items must be non-empty and
+ * free of '\n' (MCA_ERR_INVALID otherwise); an empty list is "". */
+enum mca_err db_strv_join(char *const *v, size_t n, const char *what, char **out) MCA_WUR;
+/* NULL or "" gives an empty list (*out NULL, *n 0). */
+enum mca_err db_strv_split(const char *text, char ***out, size_t *n) MCA_WUR;
+void db_strv_free(char **v, size_t n);
+
+/* Copies a text column (NULL column: *out = NULL). */
+enum mca_err db_col_strdup(sqlite3_stmt *st, int col, char **out) MCA_WUR;
+enum mca_err db_col_strv(sqlite3_stmt *st, int col, char ***out, size_t *n) MCA_WUR;
+
+/* Serial numbers: 1 to 64 lowercase hex digits. */
+bool db_serial_valid(const char *s);
+
+/* Inserts c (status active, created_at now) inside the caller's
+ * transaction. */
+enum mca_err db_cert_insert_locked(struct db *db, const struct db_cert *c, int64_t now) MCA_WUR;
+
+#endif

@@ -1,0 +1,163 @@
+/*
+ * Enrollment tokens: stored by hash, single use.  Consumption and the
+ * certificate it pays for are one transaction (db_enroll_commit), so a
+ * token can never yield two certificates, nor be spent on a certificate
+ * that was not recorded.
+ */
+#include "db/db_internal.h"
+
+#include <string.h>
+
+enum mca_err
+db_token_insert(struct db *db, int64_t service_id,
+    const unsigned char hash[DB_TOKEN_HASH_LEN], int64_t now, int64_t expires_at)
+{
+	sqlite3_stmt *st = NULL;
+	enum mca_err rc;
+	int src;
+
+	if (db == NULL || hash == NULL)
+		return mca_err_set(MCA_ERR_INVALID, "db_token_insert: NULL argument");
+	if (expires_at <= now)
+		return mca_err_set(MCA_ERR_INVALID, "token would be born expired");
+	db_lock(db);
+	if ((rc = db_tx_begin(db)) != MCA_OK)
+		goto out;
+	if ((rc = db_stmt_prepare(db,
+	    "INSERT INTO tokens (service_id, hash, created_at, expires_at)"
+	    " VALUES (?1, ?2, ?3, ?4)", &st)) != MCA_OK)
+		goto out;
+	if ((src = sqlite3_bind_int64(st, 1, service_id)) != SQLITE_OK ||
+	    (src = sqlite3_bind_blob(st, 2, hash, DB_TOKEN_HASH_LEN, SQLITE_STATIC)) != SQLITE_OK ||
+	    (src = sqlite3_bind_int64(st, 3, now)) != SQLITE_OK ||
+	    (src = sqlite3_bind_int64(st, 4, expires_at)) != SQLITE_OK) {
+		rc = db_sqlite_err(db, src, "bind token");
+		goto out;
+	}
+	if ((rc = db_stmt_done(db, st, "insert token")) != MCA_OK)
+		goto out;
+	sqlite3_finalize(st);
+	st = NULL;
+	rc = db_tx_commit(db);
+out:
+	sqlite3_finalize(st);
+	if (rc != MCA_OK)
+		db_tx_rollback(db);
+	db_unlock(db);
+	return rc;
+}
+
+/*
+ * Why a token cannot be used by want_service (0: any) at now.  A token of
+ * another service reads as unknown: its state is none of the caller's
+ * business.
+ */
+static enum mca_err
+token_state(sqlite3_stmt *st, int64_t now, int64_t want_service, int64_t *service_id)
+{
+	int64_t sid = sqlite3_column_int64(st, 0);
+
+	if (want_service != 0 && sid != want_service)
+		return mca_err_set(MCA_ERR_TOKEN_INVALID, "token belongs to another service");
+	if (sqlite3_column_type(st, 2) != SQLITE_NULL)
+		return mca_err_set(MCA_ERR_TOKEN_USED, "token was used");
+	if (sqlite3_column_int64(st, 1) <= now)
+		return mca_err_set(MCA_ERR_TOKEN_EXPIRED, "token expired");
+	*service_id = sid;
+	return MCA_OK;
+}
+
+static enum mca_err
+token_check_locked(struct db *db, const unsigned char hash[DB_TOKEN_HASH_LEN],
+    int64_t now, int64_t want_service, int64_t *service_id)
+{
+	sqlite3_stmt *st = NULL;
+	enum mca_err rc;
+	int src;
+
+	if ((rc = db_stmt_prepare(db,
+	    "SELECT service_id, expires_at, used_at FROM tokens WHERE hash = ?1", &st)) != MCA_OK)
+		return rc;
+	if ((src = sqlite3_bind_blob(st, 1, hash, DB_TOKEN_HASH_LEN, SQLITE_STATIC)) != SQLITE_OK)
+		rc = db_sqlite_err(db, src, "bind token");
+	else if ((src = sqlite3_step(st)) == SQLITE_DONE)
+		rc = mca_err_set(MCA_ERR_TOKEN_INVALID, "unknown token");
+	else if (src != SQLITE_ROW)
+		rc = db_sqlite_err(db, src, "read token");
+	else
+		rc = token_state(st, now, want_service, service_id);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+enum mca_err
+db_token_lookup(struct db *db, const unsigned char hash[DB_TOKEN_HASH_LEN],
+    int64_t now, int64_t *service_id)
+{
+	enum mca_err rc;
+	int64_t sid = 0;
+
+	if (service_id != NULL)
+		*service_id = 0;
+	if (db == NULL || hash == NULL || service_id == NULL)
+		return mca_err_set(MCA_ERR_INVALID, "db_token_lookup: NULL argument");
+	db_lock(db);
+	rc = token_check_locked(db, hash, now, 0, &sid);
+	db_unlock(db);
+	if (rc == MCA_OK)
+		*service_id = sid;
+	return rc;
+}
+
+/* Marks the token used if it still may be; else the reason it may not. */
+static enum mca_err
+token_consume_locked(struct db *db, const unsigned char hash[DB_TOKEN_HASH_LEN],
+    int64_t now, int64_t service_id)
+{
+	sqlite3_stmt *st = NULL;
+	enum mca_err rc;
+	int64_t sid = 0;
+	int src;
+
+	if ((rc = db_stmt_prepare(db,
+	    "UPDATE tokens SET used_at = ?1 WHERE hash = ?2 AND used_at IS NULL"
+	    " AND expires_at > ?1 AND service_id = ?3", &st)) != MCA_OK)
+		return rc;
+	if ((src = sqlite3_bind_int64(st, 1, now)) != SQLITE_OK ||
+	    (src = sqlite3_bind_blob(st, 2, hash, DB_TOKEN_HASH_LEN, SQLITE_STATIC)) != SQLITE_OK ||
+	    (src = sqlite3_bind_int64(st, 3, service_id)) != SQLITE_OK)
+		rc = db_sqlite_err(db, src, "bind token");
+	else
+		rc = db_stmt_done(db, st, "consume token");
+	sqlite3_finalize(st);
+	if (rc != MCA_OK || sqlite3_changes(db->h) == 1)
+		return rc;
+	/* Nothing changed: say why, from the row as this transaction sees it. */
+	if ((rc = token_check_locked(db, hash, now, service_id, &sid)) == MCA_OK)
+		rc = mca_err_set(MCA_ERR_DB, "token could not be consumed");
+	return rc;
+}
+
+enum mca_err
+db_enroll_commit(struct db *db, const unsigned char hash[DB_TOKEN_HASH_LEN],
+    int64_t now, const struct db_cert *c)
+{
+	enum mca_err rc;
+
+	if (db == NULL || hash == NULL || c == NULL)
+		return mca_err_set(MCA_ERR_INVALID, "db_enroll_commit: NULL argument");
+	if (c->service_id <= 0)
+		return mca_err_set(MCA_ERR_INVALID, "enrollment certificate has no service");
+	db_lock(db);
+	if ((rc = db_tx_begin(db)) != MCA_OK)
+		goto out;
+	if ((rc = token_consume_locked(db, hash, now, c->service_id)) != MCA_OK ||
+	    (rc = db_cert_insert_locked(db, c, now)) != MCA_OK) {
+		db_tx_rollback(db);
+		goto out;
+	}
+	rc = db_tx_commit(db);
+out:
+	db_unlock(db);
+	return rc;
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Install dependencies, build with warnings as errors, run every unit and
+# system test.  The last line is `meshca: N passed, N failed`.
+set -uo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+build=${MESHCA_BUILD_DIR:-build-test}
+
+fail() {
+	echo "test.sh: $*" >&2
+	echo "meshca: 0 passed, 1 failed"
+	exit 1
+}
+
+bash deploy/install-deps.sh --test || fail "dependency installation failed"
+if [ ! -f "$build/build.ninja" ]; then
+	meson setup "$build" -Dtests=enabled --werror || fail "meson setup failed"
+else
+	meson configure "$build" -Dtests=enabled -Dwerror=true || fail "meson configure failed"
+fi
+ninja -C "$build" || fail "build failed"
+exec bash tests/run-all.sh "$build"

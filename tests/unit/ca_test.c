@@ -1,0 +1,1501 @@
+/*
+ * Unit tests for ca/, the signing core.  Certificates are checked with
+ * GnuTLS directly, field by field, never through ca/'s own accessors
+ * alone.  Fixtures live in $MESHCA_TEST_DATA/ca (see its README).
+ */
+#include <dirent.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+
+#include "ca/ca.h"
+#include "ca/common/buf.h"
+#include "ca/common/fileio.h"
+
+#define TD		"mesh.internal"
+#define SPIFFE		"spiffe://mesh.internal/svc/payments"
+#define DAY		86400
+
+#define assert_rc(expr, want) do {						\
+	enum mca_err r_ = (expr);						\
+	if (r_ != (want))							\
+		fail_msg("%s: got %s (%s), want %s", #expr, mca_errname(r_),	\
+		    mca_err_detail(), mca_errname(want));			\
+} while (0)
+
+#define assert_detail_has(s) do {						\
+	if (strstr(mca_err_detail(), (s)) == NULL)				\
+		fail_msg("detail '%s' lacks '%s'", mca_err_detail(), (s));	\
+} while (0)
+
+/* One CA hierarchy shared by the tests, built by group_setup. */
+static struct {
+	char			 dir[64];
+	int64_t			 now;
+	struct ca_key		*root_key, *int_key, *leaf_key;
+	struct ca_cert		*root, *inter;
+	struct ca_signer	*signer;
+	char			 root_path[PATH_MAX], int_path[PATH_MAX], int_key_path[PATH_MAX];
+} F;
+
+static const char *
+tmp_path(const char *name)
+{
+	static char buf[4][PATH_MAX];
+	static int i;
+
+	i = (i + 1) % 4;
+	snprintf(buf[i], sizeof(buf[i]), "%s/%s", F.dir, name);
+	return buf[i];
+}
+
+static const char *
+data_path(const char *name)
+{
+	static char buf[PATH_MAX];
+	const char *d = getenv("MESHCA_TEST_DATA");
+
+	snprintf(buf, sizeof(buf), "%s/ca/%s", d != NULL ? d : "tests/data", name);
+	return buf;
+}
+
+static void
+read_data(const char *name, struct mca_buf *b)
+{
+	mca_buf_init(b, 1024 * 1024, false);
+	assert_rc(mca_file_read(data_path(name), 1024 * 1024, b), MCA_OK);
+}
+
+static void
+write_file(const char *path, const struct mca_buf *b)
+{
+	assert_rc(mca_file_write_atomic(path, b->data, b->len, 0644), MCA_OK);
+}
+
+/* A CA hierarchy of the given key type, written to files, opened as a signer. */
+static void
+hierarchy_make(enum ca_key_type t, const char *tag, struct ca_signer **out)
+{
+	struct ca_key *rk = NULL, *ik = NULL;
+	struct ca_cert *root = NULL, *inter = NULL;
+	char rp[PATH_MAX], ip[PATH_MAX], kp[PATH_MAX];
+
+	snprintf(rp, sizeof(rp), "%s/%s-root.pem", F.dir, tag);
+	snprintf(ip, sizeof(ip), "%s/%s-int.pem", F.dir, tag);
+	snprintf(kp, sizeof(kp), "%s/%s-int.key", F.dir, tag);
+	assert_rc(ca_key_generate(t, &rk), MCA_OK);
+	assert_rc(ca_key_generate(t, &ik), MCA_OK);
+	assert_rc(ca_root_create(rk, TD, F.now, 3650L * DAY, &root), MCA_OK);
+	assert_rc(ca_intermediate_create(root, rk, ik, TD, F.now, 365L * DAY, &inter), MCA_OK);
+	write_file(rp, ca_cert_pem(root));
+	write_file(ip, ca_cert_pem(inter));
+	assert_rc(ca_key_save(ik, kp, NULL), MCA_OK);
+	assert_rc(ca_signer_open(ip, kp, NULL, rp, out), MCA_OK);
+	ca_cert_free(root);
+	ca_cert_free(inter);
+	ca_key_free(rk);
+	ca_key_free(ik);
+}
+
+static int
+group_setup(void **state)
+{
+	(void)state;
+	if (ca_global_init() != MCA_OK)
+		return -1;
+	snprintf(F.dir, sizeof(F.dir), "/tmp/ca_test.XXXXXX");
+	if (mkdtemp(F.dir) == NULL)
+		return -1;
+	F.now = (int64_t)time(NULL);
+	snprintf(F.root_path, sizeof(F.root_path), "%s/root.pem", F.dir);
+	snprintf(F.int_path, sizeof(F.int_path), "%s/int.pem", F.dir);
+	snprintf(F.int_key_path, sizeof(F.int_key_path), "%s/int.key", F.dir);
+	if (ca_key_generate(CA_KEY_ECDSA_P256, &F.root_key) != MCA_OK ||
+	    ca_key_generate(CA_KEY_ECDSA_P256, &F.int_key) != MCA_OK ||
+	    ca_key_generate(CA_KEY_ECDSA_P256, &F.leaf_key) != MCA_OK ||
+	    ca_root_create(F.root_key, TD, F.now, 3650L * DAY, &F.root) != MCA_OK ||
+	    ca_intermediate_create(F.root, F.root_key, F.int_key, TD, F.now, 365L * DAY,
+	    &F.inter) != MCA_OK)
+		return -1;
+	if (mca_file_write_atomic(F.root_path, ca_cert_pem(F.root)->data,
+	    ca_cert_pem(F.root)->len, 0644) != MCA_OK ||
+	    mca_file_write_atomic(F.int_path, ca_cert_pem(F.inter)->data,
+	    ca_cert_pem(F.inter)->len, 0644) != MCA_OK ||
+	    ca_key_save(F.int_key, F.int_key_path, "int-pass") != MCA_OK ||
+	    ca_signer_open(F.int_path, F.int_key_path, "int-pass", F.root_path,
+	    &F.signer) != MCA_OK) {
+		fprintf(stderr, "setup: %s\n", mca_err_detail());
+		return -1;
+	}
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	struct dirent *e;
+	DIR *d;
+
+	(void)state;
+	ca_signer_free(F.signer);
+	ca_cert_free(F.root);
+	ca_cert_free(F.inter);
+	ca_key_free(F.root_key);
+	ca_key_free(F.int_key);
+	ca_key_free(F.leaf_key);
+	if ((d = opendir(F.dir)) != NULL) {
+		while ((e = readdir(d)) != NULL)
+			if (e->d_name[0] != '.')
+				unlink(tmp_path(e->d_name));
+		closedir(d);
+	}
+	rmdir(F.dir);
+	gnutls_global_deinit();
+	return 0;
+}
+
+/* ---- GnuTLS-side helpers --------------------------------------------- */
+
+static gnutls_x509_crt_t
+crt_import(const struct mca_buf *der)
+{
+	gnutls_x509_crt_t crt;
+	gnutls_datum_t d = { der->data, (unsigned int)der->len };
+
+	assert_int_equal(gnutls_x509_crt_init(&crt), 0);
+	assert_int_equal(gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_DER), 0);
+	return crt;
+}
+
+/* Verifies chain[0..n) up to the trusted root with GnuTLS; returns status. */
+static unsigned int
+chain_verify(gnutls_x509_crt_t *chain, unsigned n, const struct ca_cert *root)
+{
+	gnutls_x509_trust_list_t tl;
+	gnutls_x509_crt_t r = crt_import(ca_cert_der(root));
+	unsigned int status = ~0u;
+
+	assert_int_equal(gnutls_x509_trust_list_init(&tl, 0), 0);
+	assert_int_equal(gnutls_x509_trust_list_add_cas(tl, &r, 1, 0), 1);
+	assert_int_equal(gnutls_x509_trust_list_verify_crt(tl, chain, n, 0, &status, NULL), 0);
+	gnutls_x509_trust_list_deinit(tl, 1);	/* frees r */
+	return status;
+}
+
+static void
+key_id_of_crt(gnutls_x509_crt_t crt, unsigned char id[32])
+{
+	size_t n = 32;
+
+	assert_int_equal(gnutls_x509_crt_get_key_id(crt, GNUTLS_KEYID_USE_SHA256, id, &n), 0);
+}
+
+static void
+ski_of(gnutls_x509_crt_t crt, unsigned char *id, size_t *n)
+{
+	unsigned int crit = 9;
+
+	assert_int_equal(gnutls_x509_crt_get_subject_key_id(crt, id, n, &crit), 0);
+	assert_int_equal(crit, 0);	/* RFC 5280 4.2.1.2: MUST NOT be critical */
+}
+
+static void
+dn_of(gnutls_x509_crt_t crt, char *out, size_t n)
+{
+	gnutls_datum_t dn = { NULL, 0 };
+
+	assert_int_equal(gnutls_x509_crt_get_dn3(crt, &dn, 0), 0);
+	snprintf(out, n, "%s", (const char *)dn.data);
+	gnutls_free(dn.data);
+}
+
+static struct ca_csr *
+csr_make(const struct ca_key *k, const char *cn, const struct ca_sans *sans)
+{
+	struct mca_buf pem = { 0 };
+	struct ca_csr *csr = NULL;
+
+	assert_rc(ca_csr_create(k, cn, sans, &pem), MCA_OK);
+	assert_rc(ca_csr_parse(pem.data, pem.len, &csr), MCA_OK);
+	mca_buf_free(&pem);
+	return csr;
+}
+
+static struct ca_csr *
+csr_fixture(const char *name)
+{
+	struct mca_buf b;
+	struct ca_csr *csr = NULL;
+
+	read_data(name, &b);
+	assert_rc(ca_csr_parse(b.data, b.len, &csr), MCA_OK);
+	mca_buf_free(&b);
+	return csr;
+}
+
+/* ---- key types --------------------------------------------------------- */
+
+static void
+test_key_type_names(void **state)
+{
+	enum ca_key_type t;
+	uint32_t m;
+
+	(void)state;
+	for (int i = 0; i < CA_KEY_TYPE_MAX; i++) {
+		assert_rc(ca_key_type_parse(ca_key_type_name((enum ca_key_type)i), &t), MCA_OK);
+		assert_int_equal(t, i);
+	}
+	assert_string_equal(ca_key_type_name(CA_KEY_ECDSA_P256), "ecdsa-p256");
+	assert_string_equal(ca_key_type_name(CA_KEY_RSA_4096), "rsa-4096");
+	assert_rc(ca_key_type_parse("ECDSA-P256", &t), MCA_ERR_KEY_TYPE);
+	assert_rc(ca_key_type_parse("dsa", &t), MCA_ERR_KEY_TYPE);
+	assert_rc(ca_key_type_parse("", &t), MCA_ERR_KEY_TYPE);
+	assert_rc(ca_key_type_parse(NULL, &t), MCA_ERR_KEY_TYPE);
+
+	assert_rc(ca_key_mask_parse("ecdsa-p256,ed25519", &m), MCA_OK);
+	assert_int_equal(m, CA_KEY_MASK(CA_KEY_ECDSA_P256) | CA_KEY_MASK(CA_KEY_ED25519));
+	assert_rc(ca_key_mask_parse(" rsa-2048 , ecdsa-p384 ", &m), MCA_OK);
+	assert_int_equal(m, CA_KEY_MASK(CA_KEY_RSA_2048) | CA_KEY_MASK(CA_KEY_ECDSA_P384));
+	assert_rc(ca_key_mask_parse("all", &m), MCA_OK);
+	assert_int_equal(m, CA_KEY_MASK_ALL);
+	m = 12345;
+	assert_rc(ca_key_mask_parse("", &m), MCA_ERR_KEY_TYPE);
+	assert_rc(ca_key_mask_parse("ed25519,", &m), MCA_ERR_KEY_TYPE);
+	assert_rc(ca_key_mask_parse(",ed25519", &m), MCA_ERR_KEY_TYPE);
+	assert_rc(ca_key_mask_parse("ed25519,,rsa-2048", &m), MCA_ERR_KEY_TYPE);
+	assert_rc(ca_key_mask_parse("ed25519,rsa-1024", &m), MCA_ERR_KEY_TYPE);
+	assert_int_equal(m, 12345);	/* untouched on failure */
+}
+
+/* ---- private keys ------------------------------------------------------ */
+
+static void
+file_mode_is(const char *path, mode_t want)
+{
+	struct stat st;
+
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, want);
+}
+
+static bool
+file_has(const char *path, const char *needle)
+{
+	struct mca_buf b;
+	bool has;
+
+	mca_buf_init(&b, 65536, false);
+	assert_rc(mca_file_read(path, 65536, &b), MCA_OK);
+	has = strstr((const char *)b.data, needle) != NULL;
+	mca_buf_free(&b);
+	return has;
+}
+
+/* Same public key: compared through CSRs each key signs. */
+static void
+keys_same(const struct ca_key *a, const struct ca_key *b)
+{
+	struct ca_csr *ca = csr_make(a, "a", NULL), *cb = csr_make(b, "b", NULL);
+	struct ca_issued ia, ib;
+	struct ca_leaf_req req = { SPIFFE, "x", NULL, 3600, F.now };
+	gnutls_x509_crt_t xa, xb;
+	unsigned char ida[32], idb[32];
+
+	assert_rc(ca_issue_leaf(F.signer, ca, &req, &ia), MCA_OK);
+	assert_rc(ca_issue_leaf(F.signer, cb, &req, &ib), MCA_OK);
+	xa = crt_import(&ia.der);
+	xb = crt_import(&ib.der);
+	key_id_of_crt(xa, ida);
+	key_id_of_crt(xb, idb);
+	assert_memory_equal(ida, idb, 32);
+	gnutls_x509_crt_deinit(xa);
+	gnutls_x509_crt_deinit(xb);
+	ca_issued_clear(&ia);
+	ca_issued_clear(&ib);
+	ca_csr_free(ca);
+	ca_csr_free(cb);
+}
+
+static void
+test_key_generate_save_load(void **state)
+{
+	(void)state;
+	for (int i = 0; i < CA_KEY_TYPE_MAX; i++) {
+		enum ca_key_type t = (enum ca_key_type)i;
+		struct ca_key *k = NULL, *l = NULL;
+		const char *plain = tmp_path("plain.key"), *enc = tmp_path("enc.key");
+
+		assert_rc(ca_key_generate(t, &k), MCA_OK);
+		assert_int_equal(ca_key_get_type(k), t);
+
+		assert_rc(ca_key_save(k, plain, NULL), MCA_OK);
+		file_mode_is(plain, 0600);
+		assert_true(file_has(plain, "-----BEGIN PRIVATE KEY-----"));
+		assert_rc(ca_key_load(plain, NULL, &l), MCA_OK);
+		assert_int_equal(ca_key_get_type(l), t);
+		keys_same(k, l);
+		ca_key_free(l);
+		l = NULL;
+
+		assert_rc(ca_key_save(k, enc, "correct horse"), MCA_OK);
+		file_mode_is(enc, 0600);
+		assert_true(file_has(enc, "-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+		assert_rc(ca_key_load(enc, "correct horse", &l), MCA_OK);
+		assert_int_equal(ca_key_get_type(l), t);
+		keys_same(k, l);
+		ca_key_free(l);
+		l = NULL;
+		assert_rc(ca_key_load(enc, "wrong horse", &l), MCA_ERR_PASSPHRASE);
+		assert_null(l);
+		assert_rc(ca_key_load(enc, NULL, &l), MCA_ERR_PASSPHRASE);
+		assert_null(l);
+		assert_int_equal(unlink(plain), 0);
+		assert_int_equal(unlink(enc), 0);
+		ca_key_free(k);
+	}
+	assert_rc(ca_key_generate(CA_KEY_TYPE_MAX, &(struct ca_key *){ NULL }), MCA_ERR_INVALID);
+}
+
+static void
+test_key_save_refusals(void **state)
+{
+	const char *p = tmp_path("never.key");
+
+	(void)state;
+	assert_rc(ca_key_save(F.leaf_key, p, ""), MCA_ERR_PASSPHRASE);
+	assert_false(mca_file_exists(p));
+	assert_rc(ca_key_save(NULL, p, NULL), MCA_ERR_INVALID);
+	assert_rc(ca_key_save(F.leaf_key, "/nonexistent-dir/x.key", NULL), MCA_ERR_IO);
+}
+
+static void
+test_key_load_fixtures(void **state)
+{
+	static const struct { const char *file, *pass; enum mca_err rc; enum ca_key_type t; } cases[] = {
+		{ "key-rsa2048-pkcs1.pem", NULL, MCA_OK, CA_KEY_RSA_2048 },
+		{ "key-p256-sec1.pem", NULL, MCA_OK, CA_KEY_ECDSA_P256 },
+		{ "key-ed25519-pkcs8.pem", NULL, MCA_OK, CA_KEY_ED25519 },
+		{ "key-p384-pkcs8-enc.pem", "fixture-pass", MCA_OK, CA_KEY_ECDSA_P384 },
+		{ "key-p384-pkcs8-enc.pem", "fixture-pas", MCA_ERR_PASSPHRASE, 0 },
+		{ "key-p384-pkcs8-enc.pem", NULL, MCA_ERR_PASSPHRASE, 0 },
+		{ "key-p521-pkcs8.pem", NULL, MCA_ERR_KEY_TYPE, 0 },
+		{ "garbage.bin", NULL, MCA_ERR_PARSE, 0 },
+		{ "p256-sans.csr", NULL, MCA_ERR_PARSE, 0 },
+		{ "no-such-file.pem", NULL, MCA_ERR_NOT_FOUND, 0 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ca_key *k = NULL;
+
+		assert_rc(ca_key_load(data_path(cases[i].file), cases[i].pass, &k), cases[i].rc);
+		if (cases[i].rc == MCA_OK) {
+			assert_int_equal(ca_key_get_type(k), cases[i].t);
+			ca_key_free(k);
+		} else {
+			assert_null(k);
+		}
+	}
+	assert_rc(ca_key_load(data_path("key-p384-pkcs8-enc.pem"), NULL, &(struct ca_key *){ NULL }),
+	    MCA_ERR_PASSPHRASE);
+	assert_detail_has("passphrase");
+}
+
+/* ---- bootstrap and signer ---------------------------------------------- */
+
+static void
+ca_ext_check(gnutls_x509_crt_t crt, int want_pathlen)
+{
+	unsigned int crit = 0, ca = 0, ku = 0;
+	int pathlen = -2;
+
+	assert_int_equal(gnutls_x509_crt_get_version(crt), 3);
+	assert_int_equal(gnutls_x509_crt_get_basic_constraints(crt, &crit, &ca, &pathlen), 1);
+	assert_int_equal(crit, 1);
+	assert_int_equal(ca, 1);
+	assert_int_equal(pathlen, want_pathlen);
+	assert_int_equal(gnutls_x509_crt_get_key_usage(crt, &ku, &crit), 0);
+	assert_int_equal(ku, GNUTLS_KEY_KEY_CERT_SIGN | GNUTLS_KEY_CRL_SIGN);
+	assert_int_equal(crit, 1);
+}
+
+static void
+test_bootstrap_hierarchy(void **state)
+{
+	gnutls_x509_crt_t root = crt_import(ca_cert_der(F.root));
+	gnutls_x509_crt_t inter = crt_import(ca_cert_der(F.inter));
+	unsigned char ski[64], aki[64];
+	size_t skin = sizeof(ski), akin = sizeof(aki);
+	unsigned int status = ~0u, crit = 0;
+	char dn[256];
+
+	(void)state;
+	ca_ext_check(root, 1);
+	ca_ext_check(inter, 0);
+	dn_of(root, dn, sizeof(dn));
+	assert_string_equal(dn, "CN=meshca root CA,O=" TD);
+	dn_of(inter, dn, sizeof(dn));
+	assert_string_equal(dn, "CN=meshca intermediate CA,O=" TD);
+	assert_true(gnutls_x509_crt_check_issuer(root, root));
+	/* The root verifies against itself; the intermediate against the root. */
+	assert_int_equal(gnutls_x509_crt_verify(root, &root, 1, 0, &status), 0);
+	assert_int_equal(status, 0);
+	assert_int_equal(gnutls_x509_crt_verify(inter, &root, 1, 0, &status), 0);
+	assert_int_equal(status, 0);
+	assert_int_equal(chain_verify(&inter, 1, F.root), 0);
+	/* AKI of the intermediate is the root's SKI. */
+	ski_of(root, ski, &skin);
+	assert_int_equal(gnutls_x509_crt_get_authority_key_id(inter, aki, &akin, &crit), 0);
+	assert_int_equal(crit, 0);
+	assert_int_equal(akin, skin);
+	assert_memory_equal(aki, ski, skin);
+	skin = sizeof(ski);
+	ski_of(inter, ski, &skin);
+	assert_int_equal(skin, 20);
+	/* Backdated by 60 s; lifetimes as asked. */
+	assert_int_equal(ca_cert_not_before(F.root), F.now - 60);
+	assert_int_equal(ca_cert_not_after(F.root), F.now + 3650L * DAY);
+	assert_int_equal(gnutls_x509_crt_get_activation_time(inter), F.now - 60);
+	assert_int_equal(gnutls_x509_crt_get_expiration_time(inter), F.now + 365L * DAY);
+	/* Serials are random 16-byte positive integers, different each time. */
+	{
+		unsigned char s1[32], s2[32];
+		size_t n1 = sizeof(s1), n2 = sizeof(s2);
+
+		assert_int_equal(gnutls_x509_crt_get_serial(root, s1, &n1), 0);
+		assert_int_equal(gnutls_x509_crt_get_serial(inter, s2, &n2), 0);
+		assert_int_equal(n1, 16);
+		assert_int_equal(n2, 16);
+		assert_int_equal(s1[0] & 0x80, 0);
+		assert_int_equal(s2[0] & 0x80, 0);
+		assert_memory_not_equal(s1, s2, 16);
+	}
+	gnutls_x509_crt_deinit(root);
+	gnutls_x509_crt_deinit(inter);
+}
+
+static void
+test_bootstrap_refusals(void **state)
+{
+	struct ca_cert *c = NULL;
+
+	(void)state;
+	/* notAfter capped at the root's. */
+	assert_rc(ca_intermediate_create(F.root, F.root_key, F.int_key, TD, F.now,
+	    100L * 365 * DAY, &c), MCA_OK);
+	assert_int_equal(ca_cert_not_after(c), ca_cert_not_after(F.root));
+	ca_cert_free(c);
+	c = NULL;
+	/* The root key must be the root certificate's. */
+	assert_rc(ca_intermediate_create(F.root, F.int_key, F.int_key, TD, F.now, DAY, &c),
+	    MCA_ERR_CRYPTO);
+	assert_null(c);
+	assert_rc(ca_root_create(F.root_key, "Mesh.Internal", F.now, DAY, &c), MCA_ERR_NAME);
+	assert_rc(ca_root_create(F.root_key, "", F.now, DAY, &c), MCA_ERR_NAME);
+	assert_rc(ca_root_create(F.root_key, "a,CN=evil", F.now, DAY, &c), MCA_ERR_NAME);
+	assert_rc(ca_root_create(F.root_key, TD, F.now, 0, &c), MCA_ERR_TTL);
+	assert_rc(ca_root_create(F.root_key, TD, F.now, -5, &c), MCA_ERR_TTL);
+	assert_rc(ca_root_create(NULL, TD, F.now, DAY, &c), MCA_ERR_INVALID);
+	/* A root that already expired cannot issue an intermediate. */
+	assert_rc(ca_root_create(F.root_key, TD, F.now - 10 * DAY, DAY, &c), MCA_OK);
+	{
+		struct ca_cert *i = NULL;
+
+		assert_rc(ca_intermediate_create(c, F.root_key, F.int_key, TD, F.now, DAY, &i),
+		    MCA_ERR_TTL);
+		assert_null(i);
+	}
+	ca_cert_free(c);
+}
+
+static void
+test_signer_open(void **state)
+{
+	struct ca_signer *s = NULL;
+	struct ca_key *other = NULL;
+	struct ca_cert *root2 = NULL;
+	const char *ok = tmp_path("other.key"), *r2 = tmp_path("root2.pem");
+
+	(void)state;
+	/* Chain and bundle are the intermediate's and the root's PEM. */
+	assert_int_equal(ca_signer_chain_pem(F.signer)->len, ca_cert_pem(F.inter)->len);
+	assert_memory_equal(ca_signer_chain_pem(F.signer)->data, ca_cert_pem(F.inter)->data,
+	    ca_cert_pem(F.inter)->len);
+	assert_memory_equal(ca_signer_roots_pem(F.signer)->data, ca_cert_pem(F.root)->data,
+	    ca_cert_pem(F.root)->len);
+	assert_memory_equal(ca_cert_der(ca_signer_cert(F.signer))->data,
+	    ca_cert_der(F.inter)->data, ca_cert_der(F.inter)->len);
+	assert_memory_equal(ca_cert_der(ca_signer_root(F.signer))->data,
+	    ca_cert_der(F.root)->data, ca_cert_der(F.root)->len);
+	assert_true(strncmp((const char *)ca_signer_chain_pem(F.signer)->data,
+	    "-----BEGIN CERTIFICATE-----", 27) == 0);
+
+	/* Wrong or missing passphrase for the encrypted key. */
+	assert_rc(ca_signer_open(F.int_path, F.int_key_path, "nope", F.root_path, &s),
+	    MCA_ERR_PASSPHRASE);
+	assert_rc(ca_signer_open(F.int_path, F.int_key_path, NULL, F.root_path, &s),
+	    MCA_ERR_PASSPHRASE);
+	/* A key that is not the intermediate's. */
+	assert_rc(ca_key_generate(CA_KEY_ECDSA_P256, &other), MCA_OK);
+	assert_rc(ca_key_save(other, ok, NULL), MCA_OK);
+	assert_rc(ca_signer_open(F.int_path, ok, NULL, F.root_path, &s), MCA_ERR_CRYPTO);
+	assert_detail_has("RFC 5280");
+	/* A root that did not sign the intermediate. */
+	assert_rc(ca_root_create(other, TD, F.now, DAY, &root2), MCA_OK);
+	write_file(r2, ca_cert_pem(root2));
+	assert_rc(ca_signer_open(F.int_path, F.int_key_path, "int-pass", r2, &s), MCA_ERR_CRYPTO);
+	assert_detail_has("chain");
+	/* The root certificate with the intermediate's key: key mismatch. */
+	assert_rc(ca_signer_open(F.root_path, F.int_key_path, "int-pass", F.root_path, &s),
+	    MCA_ERR_CRYPTO);
+	assert_rc(ca_signer_open(data_path("nope.pem"), ok, NULL, F.root_path, &s),
+	    MCA_ERR_NOT_FOUND);
+	assert_rc(ca_signer_open(data_path("garbage.bin"), ok, NULL, F.root_path, &s),
+	    MCA_ERR_CERT_PARSE);
+	assert_null(s);
+	ca_cert_free(root2);
+	ca_key_free(other);
+}
+
+/* ---- issuance ---------------------------------------------------------- */
+
+struct sans_seen {
+	int	uri, dns, ip, other;
+	char	uri_val[256];
+	char	dns_val[4][256];
+	unsigned char ip_val[4][16];
+	size_t	ip_len[4];
+};
+
+static void
+sans_collect(gnutls_x509_crt_t crt, struct sans_seen *s)
+{
+	char buf[256];
+	size_t n;
+	unsigned int type;
+	int r;
+
+	memset(s, 0, sizeof(*s));
+	for (unsigned i = 0; ; i++) {
+		n = sizeof(buf);
+		r = gnutls_x509_crt_get_subject_alt_name2(crt, i, buf, &n, &type, NULL);
+		if (r == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+			break;
+		assert_true(r >= 0);
+		if (type == GNUTLS_SAN_URI) {
+			memcpy(s->uri_val, buf, sizeof(s->uri_val));
+			s->uri++;
+		} else if (type == GNUTLS_SAN_DNSNAME && s->dns < 4) {
+			memcpy(s->dns_val[s->dns++], buf, 256);
+		} else if (type == GNUTLS_SAN_IPADDRESS && s->ip < 4) {
+			memcpy(s->ip_val[s->ip], buf, n);
+			s->ip_len[s->ip++] = n;
+		} else {
+			s->other++;
+		}
+	}
+}
+
+static void
+leaf_ext_check(gnutls_x509_crt_t crt)
+{
+	unsigned int crit = 9, ca = 9, ku = 0;
+	char oid[128];
+	size_t n;
+	int nexts = 0;
+
+	assert_int_equal(gnutls_x509_crt_get_basic_constraints(crt, &crit, &ca, NULL), 0);
+	assert_int_equal(crit, 1);
+	assert_int_equal(ca, 0);
+	assert_int_equal(gnutls_x509_crt_get_key_usage(crt, &ku, &crit), 0);
+	assert_int_equal(ku, GNUTLS_KEY_DIGITAL_SIGNATURE);
+	assert_int_equal(crit, 1);
+	n = sizeof(oid);
+	assert_int_equal(gnutls_x509_crt_get_key_purpose_oid(crt, 0, oid, &n, &crit), 0);
+	assert_string_equal(oid, GNUTLS_KP_TLS_WWW_SERVER);
+	assert_int_equal(crit, 0);
+	n = sizeof(oid);
+	assert_int_equal(gnutls_x509_crt_get_key_purpose_oid(crt, 1, oid, &n, &crit), 0);
+	assert_string_equal(oid, GNUTLS_KP_TLS_WWW_CLIENT);
+	n = sizeof(oid);
+	assert_int_equal(gnutls_x509_crt_get_key_purpose_oid(crt, 2, oid, &n, &crit),
+	    GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE);
+	/* Exactly BC, KU (critical), EKU, SAN, SKI, AKI (not critical: the
+	 * subject is not empty, RFC 5280 4.2.1.6): nothing else slips in. */
+	for (;; nexts++) {
+		n = sizeof(oid);
+		if (gnutls_x509_crt_get_extension_info(crt, (unsigned)nexts, oid, &n, &crit) < 0)
+			break;
+		if (strcmp(oid, "2.5.29.19") == 0 || strcmp(oid, "2.5.29.15") == 0)
+			assert_int_equal(crit, 1);
+		else if (strcmp(oid, "2.5.29.37") == 0 || strcmp(oid, "2.5.29.17") == 0 ||
+		    strcmp(oid, "2.5.29.14") == 0 || strcmp(oid, "2.5.29.35") == 0)
+			assert_int_equal(crit, 0);
+		else
+			fail_msg("unexpected extension %s", oid);
+	}
+	assert_int_equal(nexts, 6);
+}
+
+static void
+test_leaf_profile(void **state)
+{
+	static const unsigned char v4[4] = { 10, 1, 2, 3 };
+	struct ca_sans sans = { 0 };
+	struct ca_csr *csr;
+	struct ca_issued out;
+	struct ca_leaf_req req = { SPIFFE, "payments", &sans, 3600, F.now };
+	gnutls_x509_crt_t leaf, inter = crt_import(ca_cert_der(F.inter));
+	gnutls_x509_crt_t chain[2];
+	struct sans_seen seen;
+	unsigned char serial[32], ski[64], aki[64], id1[32], id2[32];
+	size_t n = sizeof(serial), skin = sizeof(ski), akin = sizeof(aki);
+	unsigned int crit = 9;
+	char dn[256], hex[CA_SERIAL_HEX_MAX];
+
+	(void)state;
+	assert_rc(ca_sans_add_dns(&sans, "payments.mesh.internal", false), MCA_OK);
+	assert_rc(ca_sans_add_ip(&sans, "10.1.2.3", false), MCA_OK);
+	csr = csr_make(F.leaf_key, "ignored", NULL);
+	assert_rc(ca_issue_leaf(F.signer, csr, &req, &out), MCA_OK);
+	leaf = crt_import(&out.der);
+
+	assert_int_equal(gnutls_x509_crt_get_version(leaf), 3);
+	dn_of(leaf, dn, sizeof(dn));
+	assert_string_equal(dn, "CN=payments");
+	/* SANs: one URI equal to the SPIFFE ID, the DNS name, the binary IP. */
+	sans_collect(leaf, &seen);
+	assert_int_equal(seen.uri, 1);
+	assert_string_equal(seen.uri_val, SPIFFE);
+	assert_int_equal(seen.dns, 1);
+	assert_string_equal(seen.dns_val[0], "payments.mesh.internal");
+	assert_int_equal(seen.ip, 1);
+	assert_int_equal(seen.ip_len[0], 4);
+	assert_memory_equal(seen.ip_val[0], v4, 4);
+	assert_int_equal(seen.other, 0);
+	leaf_ext_check(leaf);
+	/* SKI present; AKI is the intermediate's SKI. */
+	ski_of(leaf, ski, &skin);
+	assert_int_equal(skin, 20);
+	skin = sizeof(ski);
+	ski_of(inter, ski, &skin);
+	assert_int_equal(gnutls_x509_crt_get_authority_key_id(leaf, aki, &akin, &crit), 0);
+	assert_int_equal(akin, skin);
+	assert_memory_equal(aki, ski, skin);
+	/* Serial: 16 bytes, positive, the hex reported. */
+	assert_int_equal(gnutls_x509_crt_get_serial(leaf, serial, &n), 0);
+	assert_int_equal(n, 16);
+	assert_int_equal(serial[0] & 0x80, 0);
+	assert_int_not_equal(serial[0], 0);
+	mca_hex_encode(serial, n, hex);
+	assert_string_equal(hex, out.serial);
+	/* Validity. */
+	assert_int_equal(gnutls_x509_crt_get_activation_time(leaf), F.now - 60);
+	assert_int_equal(gnutls_x509_crt_get_expiration_time(leaf), F.now + 3600);
+	assert_int_equal(out.not_before, F.now - 60);
+	assert_int_equal(out.not_after, F.now + 3600);
+	/* The CSR's key, and a chain GnuTLS accepts. */
+	key_id_of_crt(leaf, id1);
+	{
+		gnutls_x509_crq_t crq;
+		struct mca_buf pem = { 0 };
+		gnutls_datum_t d;
+
+		assert_rc(ca_csr_create(F.leaf_key, "x", NULL, &pem), MCA_OK);
+		d.data = pem.data;
+		d.size = (unsigned int)pem.len;
+		assert_int_equal(gnutls_x509_crq_init(&crq), 0);
+		assert_int_equal(gnutls_x509_crq_import(crq, &d, GNUTLS_X509_FMT_PEM), 0);
+		n = sizeof(id2);
+		assert_int_equal(gnutls_x509_crq_get_key_id(crq, GNUTLS_KEYID_USE_SHA256, id2, &n), 0);
+		gnutls_x509_crq_deinit(crq);
+		mca_buf_free(&pem);
+	}
+	assert_memory_equal(id1, id2, 32);
+	chain[0] = leaf;
+	chain[1] = inter;
+	assert_int_equal(chain_verify(chain, 2, F.root), 0);
+	/* PEM is the same certificate. */
+	{
+		struct ca_cert *c = NULL;
+
+		assert_rc(ca_cert_parse(out.pem.data, out.pem.len, &c), MCA_OK);
+		assert_int_equal(ca_cert_der(c)->len, out.der.len);
+		assert_memory_equal(ca_cert_der(c)->data, out.der.data, out.der.len);
+		assert_string_equal(ca_cert_uri(c), SPIFFE);
+		ca_cert_serial_hex(c, hex);
+		assert_string_equal(hex, out.serial);
+		ca_cert_free(c);
+	}
+	gnutls_x509_crt_deinit(leaf);
+	gnutls_x509_crt_deinit(inter);
+	ca_issued_clear(&out);
+	assert_null(out.der.data);
+	ca_csr_free(csr);
+	ca_sans_clear(&sans);
+}
+
+static void
+test_leaf_ignores_csr_identity(void **state)
+{
+	struct ca_csr *csr = csr_fixture("p256-sans.csr");
+	struct ca_issued out;
+	struct ca_leaf_req req = { SPIFFE, "payments", NULL, 600, F.now };
+	struct sans_seen seen;
+	gnutls_x509_crt_t leaf;
+	char dn[256];
+
+	(void)state;
+	assert_rc(ca_issue_leaf(F.signer, csr, &req, &out), MCA_OK);
+	leaf = crt_import(&out.der);
+	dn_of(leaf, dn, sizeof(dn));
+	assert_string_equal(dn, "CN=payments");	/* not "CN=evil.attacker,O=Evil Corp" */
+	sans_collect(leaf, &seen);
+	assert_int_equal(seen.uri, 1);
+	assert_string_equal(seen.uri_val, SPIFFE);	/* not spiffe://evil.example/admin */
+	assert_int_equal(seen.dns, 0);
+	assert_int_equal(seen.ip, 0);
+	assert_int_equal(seen.other, 0);		/* no e-mail */
+	leaf_ext_check(leaf);
+	assert_null(memmem(out.der.data, out.der.len, "evil", 4));
+	gnutls_x509_crt_deinit(leaf);
+	ca_issued_clear(&out);
+	ca_csr_free(csr);
+}
+
+static void
+test_leaf_validity_cap(void **state)
+{
+	struct ca_csr *csr = csr_make(F.leaf_key, "x", NULL);
+	struct ca_issued out;
+	struct ca_leaf_req req = { SPIFFE, "x", NULL, INT64_MAX, F.now };
+
+	(void)state;
+	assert_rc(ca_issue_leaf(F.signer, csr, &req, &out), MCA_OK);
+	assert_int_equal(out.not_after, ca_cert_not_after(F.inter));
+	{
+		gnutls_x509_crt_t leaf = crt_import(&out.der);
+
+		assert_int_equal(gnutls_x509_crt_get_expiration_time(leaf),
+		    ca_cert_not_after(F.inter));
+		gnutls_x509_crt_deinit(leaf);
+	}
+	ca_issued_clear(&out);
+	req.ttl = 400L * DAY;		/* beyond the intermediate's year */
+	assert_rc(ca_issue_leaf(F.signer, csr, &req, &out), MCA_OK);
+	assert_int_equal(out.not_after, ca_cert_not_after(F.inter));
+	ca_issued_clear(&out);
+	/* After the intermediate expired nothing is issued. */
+	req.now = ca_cert_not_after(F.inter) + 1;
+	req.ttl = 3600;
+	assert_rc(ca_issue_leaf(F.signer, csr, &req, &out), MCA_ERR_TTL);
+	ca_csr_free(csr);
+}
+
+static void
+test_leaf_refusals(void **state)
+{
+	struct ca_csr *csr = csr_make(F.leaf_key, "x", NULL);
+	struct ca_sans range = { 0 };
+	struct ca_issued out;
+	struct ca_leaf_req req = { SPIFFE, "x", NULL, 3600, F.now };
+	char longcn[80];
+
+	(void)state;
+	req.ttl = 0;
+	assert_rc(ca_issue_leaf(F.signer, csr, &req, &out), MCA_ERR_TTL);
+	req.ttl = -3600;
+	assert_rc(ca_issue_leaf(F.signer, csr, &req, &out), MCA_ERR_TTL);
+	req.ttl = 3600;
+	req.spiffe_id = NULL;
+	assert_rc(ca_issue_leaf(F.signer, csr, &req, &out), MCA_ERR_SPIFFE_ID);
+	req.spiffe_id = "spiffe://mesh.internal/a/../b";
+	assert_rc(ca_issue_leaf(F.signer, csr, &req, &out), MCA_ERR_SPIFFE_ID);
+	req.spiffe_id = SPIFFE;
+	req.common_name = NULL;
+	assert_rc(ca_issue_leaf(F.signer, csr, &req, &out), MCA_ERR_INVALID);
+	memset(longcn, 'a', sizeof(longcn) - 1);
+	longcn[sizeof(longcn) - 1] = '\0';
+	req.common_name = longcn;
+	assert_rc(ca_issue_leaf(F.signer, csr, &req, &out), MCA_ERR_NAME);
+	req.common_name = "a\nb";
+	assert_rc(ca_issue_leaf(F.signer, csr, &req, &out), MCA_ERR_NAME);
+	req.common_name = "x";
+	assert_rc(ca_sans_add_ip(&range, "10.0.0.0/8", true), MCA_OK);
+	req.sans = &range;
+	assert_rc(ca_issue_leaf(F.signer, csr, &req, &out), MCA_ERR_INVALID);
+	assert_null(out.der.data);
+	assert_rc(ca_issue_leaf(NULL, csr, &req, &out), MCA_ERR_INVALID);
+	assert_rc(ca_issue_leaf(F.signer, NULL, &req, &out), MCA_ERR_INVALID);
+	ca_sans_clear(&range);
+	ca_csr_free(csr);
+}
+
+/* Every CA key type signs, and every accepted CSR key type is certified. */
+static void
+test_issue_all_key_types(void **state)
+{
+	static const enum ca_key_type ca_types[] = {
+		CA_KEY_ECDSA_P384, CA_KEY_ED25519, CA_KEY_RSA_2048,
+	};
+	static const char *const csrs[] = {
+		"p256-sans.der", "p384.csr", "ed25519.der", "rsa-2048.csr", "rsa-3500.csr",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ca_types) / sizeof(ca_types[0]); i++) {
+		struct ca_signer *s = NULL;
+		char tag[32];
+
+		snprintf(tag, sizeof(tag), "h%zu", i);
+		hierarchy_make(ca_types[i], tag, &s);
+		for (size_t j = 0; j < sizeof(csrs) / sizeof(csrs[0]); j++) {
+			struct ca_csr *csr = csr_fixture(csrs[j]);
+			struct ca_leaf_req req = { SPIFFE, "w", NULL, 3600, F.now };
+			struct ca_issued out;
+			gnutls_x509_crt_t chain[2];
+
+			assert_rc(ca_issue_leaf(s, csr, &req, &out), MCA_OK);
+			chain[0] = crt_import(&out.der);
+			chain[1] = crt_import(ca_cert_der(ca_signer_cert(s)));
+			assert_int_equal(chain_verify(chain, 2, ca_signer_root(s)), 0);
+			gnutls_x509_crt_deinit(chain[0]);
+			gnutls_x509_crt_deinit(chain[1]);
+			ca_issued_clear(&out);
+			ca_csr_free(csr);
+		}
+		ca_signer_free(s);
+	}
+}
+
+static int
+cmp_serial(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static void
+test_serial_unique(void **state)
+{
+	enum { N = 1000 };
+	static char serials[N][CA_SERIAL_HEX_MAX];
+	unsigned char raw[16];
+	char hex[CA_SERIAL_HEX_MAX];
+
+	(void)state;
+	for (int i = 0; i < N; i++) {
+		assert_rc(ca_serial_new(raw, serials[i]), MCA_OK);
+		assert_int_equal(strlen(serials[i]), 32);
+		assert_int_equal(raw[0] & 0x80, 0);
+		assert_true(raw[0] >= 0x40);
+		mca_hex_encode(raw, 16, hex);
+		assert_string_equal(hex, serials[i]);
+	}
+	qsort(serials, N, sizeof(serials[0]), cmp_serial);
+	for (int i = 1; i < N; i++)
+		assert_string_not_equal(serials[i - 1], serials[i]);
+}
+
+/* ---- CSRs ---------------------------------------------------------------- */
+
+static void
+test_csr_manifest(void **state)
+{
+	struct mca_buf man;
+	char *line, *save = NULL;
+	int cases = 0;
+
+	(void)state;
+	read_data("csr-manifest.txt", &man);
+	for (line = strtok_r((char *)man.data, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		char file[128], want[64], type[32];
+		struct ca_csr *csr = NULL;
+		struct mca_buf b;
+		enum mca_err rc;
+
+		if (line[0] == '#' || sscanf(line, "%127s %63s %31s", file, want, type) != 3)
+			continue;
+		read_data(file, &b);
+		rc = ca_csr_parse(b.data, b.len, &csr);
+		mca_buf_free(&b);
+		if (strcmp(mca_errname(rc), want) != 0)
+			fail_msg("%s: got %s (%s), want %s", file, mca_errname(rc),
+			    mca_err_detail(), want);
+		if (rc == MCA_OK) {
+			assert_string_equal(ca_key_type_name(ca_csr_key_type(csr)), type);
+			ca_csr_free(csr);
+		} else {
+			assert_null(csr);
+			assert_true(mca_err_detail()[0] != '\0');
+		}
+		cases++;
+	}
+	mca_buf_free(&man);
+	assert_true(cases >= 19);
+}
+
+static void
+test_csr_hostile(void **state)
+{
+	struct mca_buf good, big = { 0 };
+	struct ca_csr *csr = NULL;
+
+	(void)state;
+	assert_rc(ca_csr_parse(NULL, 0, &csr), MCA_ERR_CSR_PARSE);
+	assert_rc(ca_csr_parse((const unsigned char *)"", 0, &csr), MCA_ERR_CSR_PARSE);
+	read_data("p256-sans.csr", &good);
+	/* Truncated PEM (armour lost halfway) and a PEM with the END line only. */
+	assert_rc(ca_csr_parse(good.data, good.len / 2, &csr), MCA_ERR_CSR_PARSE);
+	assert_rc(ca_csr_parse(good.data, 40, &csr), MCA_ERR_CSR_PARSE);
+	/* Oversize: refused before any parsing, even if it starts like a CSR. */
+	assert_rc(mca_buf_append(&big, good.data, good.len), MCA_OK);
+	while (big.len <= CA_CSR_MAX_BYTES)
+		assert_rc(mca_buf_append_str(&big, "\n"), MCA_OK);
+	assert_rc(ca_csr_parse(big.data, CA_CSR_MAX_BYTES + 1, &csr), MCA_ERR_TOOBIG);
+	/* Exactly at the limit is parsed (trailing blank lines after the PEM). */
+	assert_rc(ca_csr_parse(big.data, CA_CSR_MAX_BYTES, &csr), MCA_OK);
+	ca_csr_free(csr);
+	csr = NULL;
+	/* Every single-byte truncation of a DER request fails cleanly. */
+	{
+		struct mca_buf der;
+
+		read_data("p256-sans.der", &der);
+		for (size_t n = 1; n < der.len; n++) {
+			enum mca_err rc = ca_csr_parse(der.data, n, &csr);
+
+			assert_true(rc == MCA_ERR_CSR_PARSE || rc == MCA_ERR_CSR_SIGNATURE);
+			assert_null(csr);
+		}
+		/* Every bit flip in the signed part is caught. */
+		for (size_t i = 4; i < der.len; i += 7) {
+			enum mca_err rc;
+
+			der.data[i] ^= 0x04;
+			rc = ca_csr_parse(der.data, der.len, &csr);
+			der.data[i] ^= 0x04;
+			if (rc == MCA_OK)
+				fail_msg("flip at %zu accepted", i);
+		}
+		mca_buf_free(&der);
+	}
+	ca_csr_free(NULL);
+	mca_buf_free(&good);
+	mca_buf_free(&big);
+}
+
+static void
+test_csr_sans(void **state)
+{
+	static const unsigned char v4[4] = { 10, 0, 0, 5 };
+	static const unsigned char v6[16] = { 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 };
+	struct ca_csr *csr = csr_fixture("p256-sans.csr");
+	struct ca_sans s = { 0 };
+
+	(void)state;
+	assert_rc(ca_csr_sans(csr, &s), MCA_OK);
+	assert_int_equal(s.ndns, 2);
+	assert_string_equal(s.dns[0], "a.mesh.internal");
+	assert_string_equal(s.dns[1], "evil.example.com");
+	assert_int_equal(s.nips, 2);	/* the URI and e-mail are ignored */
+	assert_int_equal(s.ips[0].len, 4);
+	assert_int_equal(s.ips[0].prefix, 32);
+	assert_memory_equal(s.ips[0].addr, v4, 4);
+	assert_int_equal(s.ips[1].len, 16);
+	assert_int_equal(s.ips[1].prefix, 128);
+	assert_memory_equal(s.ips[1].addr, v6, 16);
+	ca_sans_clear(&s);
+	ca_csr_free(csr);
+	/* No SAN extension at all. */
+	csr = csr_fixture("p384.csr");
+	assert_rc(ca_csr_sans(csr, &s), MCA_OK);
+	assert_int_equal(s.ndns + s.nips, 0);
+	ca_csr_free(csr);
+}
+
+static void
+test_csr_create_roundtrip(void **state)
+{
+	struct ca_sans in = { 0 }, got = { 0 };
+	struct mca_buf pem = { 0 };
+	struct ca_csr *csr = NULL;
+	char ip[64];
+
+	(void)state;
+	assert_rc(ca_sans_add_dns(&in, "x.mesh.internal", false), MCA_OK);
+	assert_rc(ca_sans_add_ip(&in, "2001:db8::7", false), MCA_OK);
+	assert_rc(ca_csr_create(F.leaf_key, "workload", &in, &pem), MCA_OK);
+	assert_true(strstr((const char *)pem.data, "BEGIN NEW CERTIFICATE REQUEST") != NULL ||
+	    strstr((const char *)pem.data, "BEGIN CERTIFICATE REQUEST") != NULL);
+	assert_rc(ca_csr_parse(pem.data, pem.len, &csr), MCA_OK);
+	assert_int_equal(ca_csr_key_type(csr), CA_KEY_ECDSA_P256);
+	assert_rc(ca_csr_sans(csr, &got), MCA_OK);
+	assert_int_equal(got.ndns, 1);
+	assert_string_equal(got.dns[0], "x.mesh.internal");
+	assert_int_equal(got.nips, 1);
+	ca_ip_format(&got.ips[0], ip);
+	assert_string_equal(ip, "2001:db8::7");
+	assert_rc(ca_csr_check_key(csr, CA_KEY_MASK(CA_KEY_ECDSA_P256)), MCA_OK);
+	assert_rc(ca_csr_check_key(csr, CA_KEY_MASK_ALL), MCA_OK);
+	assert_rc(ca_csr_check_key(csr, CA_KEY_MASK(CA_KEY_ED25519) | CA_KEY_MASK(CA_KEY_RSA_3072)),
+	    MCA_ERR_KEY_TYPE);
+	assert_detail_has("ecdsa-p256");
+	assert_detail_has("ed25519, rsa-3072");
+	ca_csr_free(csr);
+	csr = NULL;
+	mca_buf_free(&pem);
+	/* Ed25519 and RSA keys make requests too. */
+	{
+		struct ca_key *k = NULL;
+
+		assert_rc(ca_key_generate(CA_KEY_ED25519, &k), MCA_OK);
+		csr = csr_make(k, "ed", NULL);
+		assert_int_equal(ca_csr_key_type(csr), CA_KEY_ED25519);
+		ca_csr_free(csr);
+		ca_key_free(k);
+	}
+	assert_rc(ca_csr_create(F.leaf_key, "", NULL, &pem), MCA_ERR_INVALID);
+	assert_rc(ca_csr_create(F.leaf_key, NULL, NULL, &pem), MCA_ERR_INVALID);
+	ca_sans_clear(&in);
+	ca_sans_clear(&got);
+}
+
+/* ---- certificates -------------------------------------------------------- */
+
+static void
+test_cert_parse(void **state)
+{
+	struct mca_buf b;
+	struct ca_cert *c = NULL;
+	char hex[CA_SERIAL_HEX_MAX], fp[CA_FINGERPRINT_HEX_LEN];
+
+	(void)state;
+	assert_rc(ca_cert_load(data_path("cert-one-uri.pem"), &c), MCA_OK);
+	ca_cert_serial_hex(c, hex);
+	assert_string_equal(hex, "8000000000000000000000000000000001");	/* pad dropped */
+	ca_cert_fingerprint(c, fp);
+	assert_string_equal(fp, "68125e13cf765337c1bc61f2fafc850d550ab8fc1f02408cb90a97b474d01b84");
+	assert_true(ca_fingerprint_equal(fp, "68:12:5E:13:CF:76:53:37:C1:BC:61:F2:FA:FC:85:0D:"
+	    "55:0A:B8:FC:1F:02:40:8C:B9:0A:97:B4:74:D0:1B:84"));
+	assert_string_equal(ca_cert_uri(c), "spiffe://fixture.test/svc/a");
+	assert_int_equal(ca_cert_not_before(c), 1795362153);
+	assert_int_equal(ca_cert_not_after(c), 2110722153);
+	/* DER cache is the DER of the PEM. */
+	assert_true(ca_cert_der(c)->len > 100 && ca_cert_der(c)->data[0] == 0x30);
+	assert_true(strncmp((const char *)ca_cert_pem(c)->data, "-----BEGIN CERTIFICATE-----", 27) == 0);
+	ca_cert_free(c);
+	c = NULL;
+
+	assert_rc(ca_cert_load(data_path("cert-two-uris.der"), &c), MCA_OK);
+	assert_null(ca_cert_uri(c));
+	ca_cert_serial_hex(c, hex);
+	assert_string_equal(hex, "01");
+	ca_cert_fingerprint(c, fp);
+	assert_true(ca_fingerprint_equal(fp, "76336F419388ADFB4C8E0404246188377F517821AB7F8AD513537BC0B3DABB58"));
+	ca_cert_free(c);
+	c = NULL;
+
+	/* A root has no URI SAN. */
+	assert_null(ca_cert_uri(F.root));
+	read_data("garbage.bin", &b);
+	assert_rc(ca_cert_parse(b.data, b.len, &c), MCA_ERR_CERT_PARSE);
+	assert_rc(ca_cert_parse(b.data, 0, &c), MCA_ERR_CERT_PARSE);
+	mca_buf_free(&b);
+	read_data("p256-sans.csr", &b);
+	assert_rc(ca_cert_parse(b.data, b.len, &c), MCA_ERR_CERT_PARSE);
+	mca_buf_free(&b);
+	/* Truncated DER of a real certificate. */
+	assert_rc(ca_cert_parse(ca_cert_der(F.root)->data, ca_cert_der(F.root)->len - 1, &c),
+	    MCA_ERR_CERT_PARSE);
+	assert_null(c);
+	ca_cert_free(NULL);
+}
+
+static void
+test_fingerprint_equal(void **state)
+{
+	const char *a = "68125e13cf765337c1bc61f2fafc850d550ab8fc1f02408cb90a97b474d01b84";
+
+	(void)state;
+	assert_true(ca_fingerprint_equal(a, a));
+	assert_true(ca_fingerprint_equal(a, "68125E13CF765337C1BC61F2FAFC850D550AB8FC1F02408CB90A97B474D01B84"));
+	assert_false(ca_fingerprint_equal(a, "68125e13cf765337c1bc61f2fafc850d550ab8fc1f02408cb90a97b474d01b85"));
+	assert_false(ca_fingerprint_equal(a, "68125e13cf765337c1bc61f2fafc850d550ab8fc1f02408cb90a97b474d01b"));
+	assert_false(ca_fingerprint_equal(a, "68125e13cf765337c1bc61f2fafc850d550ab8fc1f02408cb90a97b474d01b8400"));
+	assert_false(ca_fingerprint_equal(a, "g8125e13cf765337c1bc61f2fafc850d550ab8fc1f02408cb90a97b474d01b84"));
+	assert_false(ca_fingerprint_equal(a, ""));
+	assert_false(ca_fingerprint_equal(a, NULL));
+	assert_false(ca_fingerprint_equal("", ""));
+}
+
+/* ---- names ----------------------------------------------------------------- */
+
+static void
+test_dns_names(void **state)
+{
+	static const char *const good[] = {
+		"a.mesh.internal", "payments", "x-1.y2.example", "1a.example.com",
+		"a", "xn--bcher-kva.example",
+		/* 63-byte label */
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example",
+	};
+	static const struct { const char *name, *why; } bad[] = {
+		{ "", "empty" },
+		{ "A.example.com", "lowercase" },
+		{ "a..example", "empty label" },
+		{ "example.com.", "trailing dot" },
+		{ ".example.com", "empty label" },
+		{ "-a.example", "hyphen" },
+		{ "a-.example", "hyphen" },
+		{ "a_b.example", "0x5f" },
+		{ "a b.example", "0x20" },
+		{ "a.*.example", "6.4.3" },
+		{ "f*.example.com", "6.4.3" },
+		{ "**.example.com", "6.4.3" },
+		{ "1.2.3.4", "all-numeric" },
+		{ "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example",
+		    "RFC 1035 2.3.4: label longer than 63 bytes" },
+		{ "*.example.com", "not allowed here" },
+		{ "a.example\xc3\xa9", "0xc3" },
+	};
+	char longname[300];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		assert_rc(ca_dns_check(good[i], false), MCA_OK);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_rc(ca_dns_check(bad[i].name, false), MCA_ERR_NAME);
+		assert_detail_has(bad[i].why);
+	}
+	assert_rc(ca_dns_check(NULL, true), MCA_ERR_NAME);
+	/* Wildcards: whole leftmost label, when allowed, with two labels after. */
+	assert_rc(ca_dns_check("*.example.com", true), MCA_OK);
+	assert_rc(ca_dns_check("*.svc.mesh.internal", true), MCA_OK);
+	assert_rc(ca_dns_check("*.com", true), MCA_ERR_NAME);
+	assert_rc(ca_dns_check("*", true), MCA_ERR_NAME);
+	assert_rc(ca_dns_check("*.*.example.com", true), MCA_ERR_NAME);
+	assert_rc(ca_dns_check("a.*.example.com", true), MCA_ERR_NAME);
+	/* 253 bytes is the limit (RFC 1035 2.3.4). */
+	memset(longname, 'a', sizeof(longname));
+	for (size_t i = 63; i < 253; i += 64)
+		longname[i] = '.';
+	longname[253] = '\0';
+	assert_rc(ca_dns_check(longname, false), MCA_OK);
+	longname[253] = 'a';
+	longname[254] = '\0';
+	assert_rc(ca_dns_check(longname, false), MCA_ERR_NAME);
+	assert_detail_has("253");
+}
+
+static void
+test_ip_parse(void **state)
+{
+	static const struct { const char *in; bool cidr; const char *out; } good[] = {
+		{ "10.1.2.3", false, "10.1.2.3" },
+		{ "0.0.0.0", false, "0.0.0.0" },
+		{ "255.255.255.255", false, "255.255.255.255" },
+		{ "::1", false, "::1" },
+		{ "2001:DB8::1", false, "2001:db8::1" },
+		{ "::ffff:10.0.0.1", false, "::ffff:10.0.0.1" },
+		{ "10.1.2.3/8", true, "10.0.0.0/8" },		/* host bits masked */
+		{ "10.1.2.3/32", true, "10.1.2.3" },
+		{ "192.168.77.200/20", true, "192.168.64.0/20" },
+		{ "fd00::1/64", true, "fd00::/64" },
+		{ "2001:db8:abcd:12ff::/57", true, "2001:db8:abcd:1280::/57" },
+		{ "0.0.0.0/0", true, "0.0.0.0/0" },
+	};
+	static const struct { const char *in; bool cidr; } bad[] = {
+		{ "", true }, { "10.1.2", true }, { "10.1.2.3.4", true }, { "256.1.1.1", true },
+		{ "010.1.1.1", true }, { "10.1.2.3/8", false }, { "10.1.2.3/33", true },
+		{ "10.1.2.3/", true }, { "10.1.2.3/-1", true }, { "10.1.2.3/+8", true },
+		{ "10.1.2.3/08", true }, { "10.1.2.3/8/8", true }, { "::1/129", true },
+		{ "fe80::1%eth0", true }, { "1:2:3:4:5:6:7:8:9", true }, { "example.com", true },
+		{ " 10.1.2.3", true }, { "10.1.2.3 ", true }, { "0x0a.1.2.3", true },
+		{ "1111111111111111111111111111111111111111111111111111111111111111111", true },
+	};
+	struct ca_ip ip;
+	char out[64];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		assert_rc(ca_ip_parse(good[i].in, good[i].cidr, &ip), MCA_OK);
+		ca_ip_format(&ip, out);
+		assert_string_equal(out, good[i].out);
+	}
+	assert_rc(ca_ip_parse("10.9.8.7/24", true, &ip), MCA_OK);
+	assert_int_equal(ip.len, 4);
+	assert_int_equal(ip.prefix, 24);
+	assert_int_equal(ip.addr[3], 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (ca_ip_parse(bad[i].in, bad[i].cidr, &ip) != MCA_ERR_NAME)
+			fail_msg("accepted '%s'", bad[i].in);
+	}
+	assert_rc(ca_ip_parse(NULL, true, &ip), MCA_ERR_NAME);
+}
+
+static void
+test_spiffe_ids(void **state)
+{
+	static const char *const good[] = {
+		"spiffe://mesh.internal/svc/payments",
+		"spiffe://mesh.internal/a",
+		"spiffe://mesh.internal/A-b_c.D/9",
+		"spiffe://my_td-1.example/x/..y/z..",
+		"spiffe://mesh.internal/meshca/admin/alice",
+	};
+	static const struct { const char *id, *why; } bad[] = {
+		{ "", "empty" },
+		{ "spiffe://Mesh.internal/a", "lowercase" },
+		{ "spiffe://mesh.internal//a", "empty path segment" },
+		{ "spiffe://mesh.internal/a//b", "empty path segment" },
+		{ "spiffe://mesh.internal/a/../b", "path segment '..' is not allowed" },
+		{ "spiffe://mesh.internal/a/./b", "path segment '.' is not allowed" },
+		{ "spiffe://mesh.internal/..", "'..'" },
+		{ "spiffe://mesh.internal/a/", "trailing slash" },
+		{ "spiffe://mesh.internal/", "trailing slash" },
+		{ "spiffe://mesh.internal/a?x=1", "query" },
+		{ "spiffe://mesh.internal?x=1", "query" },
+		{ "spiffe://mesh.internal/a#f", "fragment" },
+		{ "spiffe://mesh.internal#f", "fragment" },
+		{ "spiffe://mesh.internal/a%20b", "percent" },
+		{ "spiffe://mesh%2einternal/a", "percent" },
+		{ "spiffe://mesh.internal:8443/a", "port" },
+		{ "spiffe://user@mesh.internal/a", "userinfo" },
+		{ "SPIFFE://mesh.internal/a", "scheme" },
+		{ "https://mesh.internal/a", "scheme" },
+		{ "spiffe:/mesh.internal/a", "scheme" },
+		{ "spiffe:///a", "empty trust domain" },
+		{ "spiffe://mesh.internal", "path" },
+		{ "spiffe://mesh.internal/a b", "0x20" },
+		{ "spiffe://mesh.internal/caf\xc3\xa9", "0xc3" },
+	};
+	char big[2100];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		assert_rc(ca_spiffe_id_check(good[i], NULL), MCA_OK);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (ca_spiffe_id_check(bad[i].id, NULL) != MCA_ERR_SPIFFE_ID)
+			fail_msg("accepted '%s'", bad[i].id);
+		assert_detail_has("SPIFFE ID spec");
+		assert_detail_has(bad[i].why);
+	}
+	assert_rc(ca_spiffe_id_check(NULL, NULL), MCA_ERR_SPIFFE_ID);
+	/* Trust domain must match when given. */
+	assert_rc(ca_spiffe_id_check(SPIFFE, TD), MCA_OK);
+	assert_rc(ca_spiffe_id_check(SPIFFE, "other.internal"), MCA_ERR_SPIFFE_ID);
+	assert_detail_has("other.internal");
+	assert_rc(ca_spiffe_id_check(SPIFFE, "mesh.interna"), MCA_ERR_SPIFFE_ID);
+	assert_rc(ca_spiffe_id_check("spiffe://mesh.internal.evil/a", TD), MCA_ERR_SPIFFE_ID);
+	/* 2048 bytes is the limit. */
+	memcpy(big, "spiffe://mesh.internal/", 23);
+	memset(big + 23, 'a', sizeof(big) - 23);
+	big[2048] = '\0';
+	assert_rc(ca_spiffe_id_check(big, TD), MCA_OK);
+	big[2048] = 'a';
+	big[2049] = '\0';
+	assert_rc(ca_spiffe_id_check(big, TD), MCA_ERR_SPIFFE_ID);
+	assert_detail_has("2048");
+}
+
+static void
+test_trust_domain_and_service(void **state)
+{
+	char td[300];
+
+	(void)state;
+	assert_rc(ca_trust_domain_check("mesh.internal"), MCA_OK);
+	assert_rc(ca_trust_domain_check("a_b-c.9"), MCA_OK);
+	assert_rc(ca_trust_domain_check(""), MCA_ERR_NAME);
+	assert_rc(ca_trust_domain_check(NULL), MCA_ERR_NAME);
+	assert_rc(ca_trust_domain_check("Mesh"), MCA_ERR_NAME);
+	assert_detail_has("SPIFFE ID spec 2.1");
+	assert_rc(ca_trust_domain_check("mesh:80"), MCA_ERR_NAME);
+	assert_rc(ca_trust_domain_check("mesh/x"), MCA_ERR_NAME);
+	assert_rc(ca_trust_domain_check("mesh internal"), MCA_ERR_NAME);
+	memset(td, 'a', sizeof(td));
+	td[255] = '\0';
+	assert_rc(ca_trust_domain_check(td), MCA_OK);
+	td[255] = 'a';
+	td[256] = '\0';
+	assert_rc(ca_trust_domain_check(td), MCA_ERR_NAME);
+
+	assert_rc(ca_service_name_check("payments"), MCA_OK);
+	assert_rc(ca_service_name_check("9lives-api"), MCA_OK);
+	assert_rc(ca_service_name_check("-x"), MCA_ERR_NAME);
+	assert_rc(ca_service_name_check("Payments"), MCA_ERR_NAME);
+	assert_rc(ca_service_name_check("pay_ments"), MCA_ERR_NAME);
+	assert_rc(ca_service_name_check("pay/ments"), MCA_ERR_NAME);
+	assert_rc(ca_service_name_check(""), MCA_ERR_NAME);
+	assert_rc(ca_service_name_check(NULL), MCA_ERR_NAME);
+	memset(td, 'a', 64);
+	td[63] = '\0';
+	assert_rc(ca_service_name_check(td), MCA_OK);
+	td[63] = 'a';
+	td[64] = '\0';
+	assert_rc(ca_service_name_check(td), MCA_ERR_NAME);
+}
+
+static void
+test_sans_add(void **state)
+{
+	struct ca_sans s = { 0 };
+	char name[64];
+
+	(void)state;
+	assert_rc(ca_sans_add_dns(&s, "a.example", false), MCA_OK);
+	assert_rc(ca_sans_add_dns(&s, "a.example", false), MCA_OK);	/* duplicate */
+	assert_rc(ca_sans_add_dns(&s, "*.example.com", false), MCA_ERR_NAME);
+	assert_rc(ca_sans_add_dns(&s, "*.example.com", true), MCA_OK);
+	assert_rc(ca_sans_add_ip(&s, "10.0.0.1", false), MCA_OK);
+	assert_rc(ca_sans_add_ip(&s, "10.0.0.1", false), MCA_OK);
+	assert_rc(ca_sans_add_ip(&s, "10.0.0.0/8", false), MCA_ERR_NAME);
+	assert_rc(ca_sans_add_ip(&s, "10.9.9.9/8", true), MCA_OK);
+	assert_rc(ca_sans_add_ip(&s, "10.0.0.0/8", true), MCA_OK);	/* same range */
+	assert_int_equal(s.ndns, 2);
+	assert_int_equal(s.nips, 2);
+	assert_rc(ca_sans_add_dns(&s, "BAD", false), MCA_ERR_NAME);
+	assert_int_equal(s.ndns, 2);
+	/* CA_MAX_SANS in total. */
+	for (int i = 0; s.ndns + s.nips < CA_MAX_SANS; i++) {
+		snprintf(name, sizeof(name), "n%d.example", i);
+		assert_rc(ca_sans_add_dns(&s, name, false), MCA_OK);
+	}
+	assert_rc(ca_sans_add_dns(&s, "one-more.example", false), MCA_ERR_TOOBIG);
+	assert_rc(ca_sans_add_ip(&s, "192.0.2.1", false), MCA_ERR_TOOBIG);
+	assert_rc(ca_sans_add_dns(&s, "a.example", false), MCA_OK);	/* dup still fine */
+	assert_int_equal(s.ndns + s.nips, CA_MAX_SANS);
+	ca_sans_clear(&s);
+	assert_null(s.dns);
+	assert_int_equal(s.ndns, 0);
+	ca_sans_clear(&s);
+	ca_sans_clear(NULL);
+}
+
+static void
+test_sans_authorize(void **state)
+{
+	struct ca_sans allowed = { 0 }, req = { 0 }, got = { 0 };
+	char ip[64];
+
+	(void)state;
+	assert_rc(ca_sans_add_dns(&allowed, "api.mesh.internal", false), MCA_OK);
+	assert_rc(ca_sans_add_dns(&allowed, "*.svc.mesh.internal", true), MCA_OK);
+	assert_rc(ca_sans_add_ip(&allowed, "10.0.0.0/8", true), MCA_OK);
+	assert_rc(ca_sans_add_ip(&allowed, "192.0.2.7", true), MCA_OK);
+	assert_rc(ca_sans_add_ip(&allowed, "fd00::/16", true), MCA_OK);
+
+	/* Empty request: the exact names and single addresses only. */
+	assert_rc(ca_sans_authorize(&allowed, &req, &got), MCA_OK);
+	assert_int_equal(got.ndns, 1);
+	assert_string_equal(got.dns[0], "api.mesh.internal");
+	assert_int_equal(got.nips, 1);
+	ca_ip_format(&got.ips[0], ip);
+	assert_string_equal(ip, "192.0.2.7");
+	assert_rc(ca_sans_authorize(&allowed, NULL, &got), MCA_OK);
+	assert_int_equal(got.ndns + got.nips, 2);
+
+	/* A subset: exact name, one label under the wildcard, IPs in ranges. */
+	assert_rc(ca_sans_add_dns(&req, "api.mesh.internal", false), MCA_OK);
+	assert_rc(ca_sans_add_dns(&req, "pod-1.svc.mesh.internal", false), MCA_OK);
+	assert_rc(ca_sans_add_ip(&req, "10.200.3.4", false), MCA_OK);
+	assert_rc(ca_sans_add_ip(&req, "fd00:1::5", false), MCA_OK);
+	assert_rc(ca_sans_authorize(&allowed, &req, &got), MCA_OK);
+	assert_int_equal(got.ndns, 2);
+	assert_string_equal(got.dns[1], "pod-1.svc.mesh.internal");
+	assert_int_equal(got.nips, 2);
+	ca_sans_clear(&req);
+
+	/* Wildcards cover exactly one label. */
+	assert_rc(ca_sans_add_dns(&req, "a.b.svc.mesh.internal", false), MCA_OK);
+	assert_rc(ca_sans_authorize(&allowed, &req, &got), MCA_ERR_SAN_NOT_ALLOWED);
+	assert_detail_has("a.b.svc.mesh.internal");
+	assert_int_equal(got.ndns + got.nips, 0);
+	ca_sans_clear(&req);
+	assert_rc(ca_sans_add_dns(&req, "svc.mesh.internal", false), MCA_OK);
+	assert_rc(ca_sans_authorize(&allowed, &req, &got), MCA_ERR_SAN_NOT_ALLOWED);
+	ca_sans_clear(&req);
+	assert_rc(ca_sans_add_dns(&req, "evilsvc.mesh.internal", false), MCA_OK);
+	assert_rc(ca_sans_authorize(&allowed, &req, &got), MCA_ERR_SAN_NOT_ALLOWED);
+	ca_sans_clear(&req);
+	/* A literal wildcard only when listed as is. */
+	assert_rc(ca_sans_add_dns(&req, "*.svc.mesh.internal", true), MCA_OK);
+	assert_rc(ca_sans_authorize(&allowed, &req, &got), MCA_OK);
+	assert_string_equal(got.dns[0], "*.svc.mesh.internal");
+	ca_sans_clear(&req);
+	assert_rc(ca_sans_add_dns(&req, "*.mesh.internal", true), MCA_OK);
+	assert_rc(ca_sans_authorize(&allowed, &req, &got), MCA_ERR_SAN_NOT_ALLOWED);
+	assert_detail_has("*.mesh.internal");
+	ca_sans_clear(&req);
+	/* The refusal names the first offending value, even after good ones. */
+	assert_rc(ca_sans_add_dns(&req, "api.mesh.internal", false), MCA_OK);
+	assert_rc(ca_sans_add_ip(&req, "10.1.1.1", false), MCA_OK);
+	assert_rc(ca_sans_add_ip(&req, "11.0.0.1", false), MCA_OK);
+	assert_rc(ca_sans_authorize(&allowed, &req, &got), MCA_ERR_SAN_NOT_ALLOWED);
+	assert_detail_has("11.0.0.1");
+	assert_int_equal(got.ndns + got.nips, 0);
+	ca_sans_clear(&req);
+	assert_rc(ca_sans_add_ip(&req, "192.0.2.8", false), MCA_OK);
+	assert_rc(ca_sans_authorize(&allowed, &req, &got), MCA_ERR_SAN_NOT_ALLOWED);
+	ca_sans_clear(&req);
+	/* IPv4 never matches an IPv6 range. */
+	assert_rc(ca_sans_add_ip(&req, "::ffff:10.0.0.1", false), MCA_OK);
+	assert_rc(ca_sans_authorize(&allowed, &req, &got), MCA_ERR_SAN_NOT_ALLOWED);
+	ca_sans_clear(&req);
+	/* Nothing allowed: nothing granted, any request refused. */
+	assert_rc(ca_sans_authorize(NULL, NULL, &got), MCA_OK);
+	assert_int_equal(got.ndns + got.nips, 0);
+	assert_rc(ca_sans_add_dns(&req, "api.mesh.internal", false), MCA_OK);
+	assert_rc(ca_sans_authorize(NULL, &req, &got), MCA_ERR_SAN_NOT_ALLOWED);
+	ca_sans_clear(&req);
+	ca_sans_clear(&allowed);
+	ca_sans_clear(&got);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_key_type_names),
+		cmocka_unit_test(test_key_generate_save_load),
+		cmocka_unit_test(test_key_save_refusals),
+		cmocka_unit_test(test_key_load_fixtures),
+		cmocka_unit_test(test_bootstrap_hierarchy),
+		cmocka_unit_test(test_bootstrap_refusals),
+		cmocka_unit_test(test_signer_open),
+		cmocka_unit_test(test_leaf_profile),
+		cmocka_unit_test(test_leaf_ignores_csr_identity),
+		cmocka_unit_test(test_leaf_validity_cap),
+		cmocka_unit_test(test_leaf_refusals),
+		cmocka_unit_test(test_issue_all_key_types),
+		cmocka_unit_test(test_serial_unique),
+		cmocka_unit_test(test_csr_manifest),
+		cmocka_unit_test(test_csr_hostile),
+		cmocka_unit_test(test_csr_sans),
+		cmocka_unit_test(test_csr_create_roundtrip),
+		cmocka_unit_test(test_cert_parse),
+		cmocka_unit_test(test_fingerprint_equal),
+		cmocka_unit_test(test_dns_names),
+		cmocka_unit_test(test_ip_parse),
+		cmocka_unit_test(test_spiffe_ids),
+		cmocka_unit_test(test_trust_domain_and_service),
+		cmocka_unit_test(test_sans_add),
+		cmocka_unit_test(test_sans_authorize),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -1,0 +1,1197 @@
+/*
+ * db/ unit tests: schema and migrations, services, tokens, the
+ * single-use guarantee of db_enroll_commit under concurrency, and
+ * certificate records.  Each test gets its own temporary directory;
+ * some checks look at the file with a raw SQLite connection, as an
+ * operator with the sqlite3 shell would.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "db/db.h"
+
+#define NOW		1700000000LL
+#define NTHREADS	20
+
+struct fx {
+	char		 dir[PATH_MAX / 2];
+	char		 path[PATH_MAX];
+	struct db	*db;
+};
+
+static const unsigned char der_bytes[] = { 0x30, 0x03, 0x02, 0x01, 0x00 };
+
+/* ---- fixture ------------------------------------------------------------ */
+
+static int
+setup(void **state)
+{
+	struct fx *fx = calloc(1, sizeof(*fx));
+
+	if (fx == NULL)
+		return -1;
+	snprintf(fx->dir, sizeof(fx->dir), "%s/meshca-db-test.XXXXXX",
+	    getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
+	if (mkdtemp(fx->dir) == NULL) {
+		free(fx);
+		return -1;
+	}
+	snprintf(fx->path, sizeof(fx->path), "%s/meshca.db", fx->dir);
+	*state = fx;
+	return 0;
+}
+
+static void
+rm_dir(const char *dir)
+{
+	char p[PATH_MAX * 2];
+	struct dirent *e;
+	DIR *d;
+
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+		if (unlink(p) != 0)
+			rm_dir(p);
+	}
+	closedir(d);
+	(void)rmdir(dir);
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *fx = *state;
+
+	db_close(fx->db);
+	rm_dir(fx->dir);
+	free(fx);
+	return 0;
+}
+
+static int
+setup_open(void **state)
+{
+	struct fx *fx;
+
+	if (setup(state) != 0)
+		return -1;
+	fx = *state;
+	if (db_open(fx->path, &fx->db) != MCA_OK) {
+		(void)teardown(state);	/* cmocka skips teardown when setup fails */
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- raw access, as with the sqlite3 shell ------------------------------ */
+
+static sqlite3 *
+raw_open(const char *path)
+{
+	sqlite3 *h = NULL;
+
+	assert_int_equal(sqlite3_open_v2(path, &h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+	    NULL), SQLITE_OK);
+	sqlite3_busy_timeout(h, 5000);
+	return h;
+}
+
+static int
+raw_exec(const char *path, const char *sql)
+{
+	sqlite3 *h = raw_open(path);
+	int rc = sqlite3_exec(h, sql, NULL, NULL, NULL);
+
+	sqlite3_close(h);
+	return rc;
+}
+
+/* First column of the first row as an integer (-1 when no row). */
+static int64_t
+raw_int(const char *path, const char *sql)
+{
+	sqlite3 *h = raw_open(path);
+	sqlite3_stmt *st = NULL;
+	int64_t v = -1;
+
+	assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	return v;
+}
+
+static void
+raw_text(const char *path, const char *sql, char *out, size_t n)
+{
+	sqlite3 *h = raw_open(path);
+	sqlite3_stmt *st = NULL;
+
+	out[0] = '\0';
+	assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
+		snprintf(out, n, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+}
+
+/* ---- builders ------------------------------------------------------------ */
+
+static int64_t
+add_service(struct db *db, const char *name)
+{
+	char spiffe[256];
+	struct db_service s;
+
+	memset(&s, 0, sizeof(s));
+	snprintf(spiffe, sizeof(spiffe), "spiffe://mesh.internal/svc/%s", name);
+	s.name = (char *)name;
+	s.spiffe_id = spiffe;
+	s.default_ttl = 86400;
+	s.max_ttl = 7 * 86400;
+	s.key_types = 3;
+	s.enabled = true;
+	assert_int_equal(db_service_insert(db, &s, NOW), MCA_OK);
+	assert_true(s.id > 0);
+	return s.id;
+}
+
+static void
+hash_fill(unsigned char h[DB_TOKEN_HASH_LEN], unsigned char v)
+{
+	memset(h, v, DB_TOKEN_HASH_LEN);
+}
+
+static struct db_cert
+cert_make(const char *serial, int64_t service_id, enum db_cert_kind kind,
+    int64_t not_before, int64_t not_after)
+{
+	struct db_cert c;
+
+	memset(&c, 0, sizeof(c));
+	c.serial = (char *)serial;
+	c.service_id = service_id;
+	c.kind = kind;
+	c.spiffe_id = (char *)"spiffe://mesh.internal/svc/x";
+	c.not_before = not_before;
+	c.not_after = not_after;
+	c.der = (unsigned char *)der_bytes;
+	c.der_len = sizeof(der_bytes);
+	return c;
+}
+
+static void
+insert_cert(struct db *db, const char *serial, int64_t sid, enum db_cert_kind kind,
+    int64_t na, int64_t created)
+{
+	struct db_cert c = cert_make(serial, sid, kind, NOW - 60, na);
+
+	assert_int_equal(db_cert_insert(db, &c, created), MCA_OK);
+}
+
+static int64_t
+cert_rows(const char *path)
+{
+	return raw_int(path, "SELECT count(*) FROM certificates");
+}
+
+/* ---- open, schema, migrations ------------------------------------------- */
+
+static void
+test_open_creates_schema(void **state)
+{
+	struct fx *fx = *state;
+	char mode[32], wal[PATH_MAX + 8];
+	struct stat st;
+	mode_t old = umask(0);	/* the mode must not depend on the umask */
+	enum mca_err rc = db_open(fx->path, &fx->db);
+
+	umask(old);
+	assert_int_equal(rc, MCA_OK);
+	assert_non_null(fx->db);
+	assert_int_equal(db_schema_version(fx->db), DB_SCHEMA_VERSION);
+	assert_int_equal(db_ping(fx->db), MCA_OK);
+	assert_int_equal(stat(fx->path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	/* A write creates the WAL; SQLite gives it the database's mode. */
+	(void)add_service(fx->db, "payments");
+	snprintf(wal, sizeof(wal), "%s-wal", fx->path);
+	assert_int_equal(stat(wal, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), DB_SCHEMA_VERSION);
+	raw_text(fx->path, "PRAGMA journal_mode", mode, sizeof(mode));
+	assert_string_equal(mode, "wal");
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table'"
+	    " AND name IN ('services', 'tokens', 'certificates', 'audit')"), 4);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM sqlite_schema WHERE type = 'index'"
+	    " AND name IN ('certificates_service', 'certificates_status', 'certificates_spiffe')"), 3);
+}
+
+/* Foreign keys are per connection: observe them through db/ itself. */
+static void
+test_open_foreign_keys_on(void **state)
+{
+	struct fx *fx = *state;
+	unsigned char h[DB_TOKEN_HASH_LEN];
+	struct db_cert c = cert_make("ab", 4242, DB_CERT_WORKLOAD, NOW, NOW + 3600);
+
+	hash_fill(h, 1);
+	assert_int_equal(db_token_insert(fx->db, 4242, h, NOW, NOW + 600), MCA_ERR_DB);
+	assert_int_equal(db_cert_insert(fx->db, &c, NOW), MCA_ERR_DB);
+	c = cert_make("ac", 0, DB_CERT_ADMIN, NOW, NOW + 3600);
+	c.renewed_from = (char *)"ffff";	/* no such certificate */
+	assert_int_equal(db_cert_insert(fx->db, &c, NOW), MCA_ERR_DB);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM tokens"), 0);
+	assert_int_equal(cert_rows(fx->path), 0);
+}
+
+static void
+test_open_reopen_idempotent(void **state)
+{
+	struct fx *fx = *state;
+	struct db *second = NULL;
+	struct db_service s;
+
+	assert_int_equal(db_open(fx->path, &fx->db), MCA_OK);
+	(void)add_service(fx->db, "payments");
+	db_close(fx->db);
+	fx->db = NULL;
+	assert_int_equal(db_open(fx->path, &fx->db), MCA_OK);
+	assert_int_equal(db_open(fx->path, &second), MCA_OK);	/* two at once */
+	assert_int_equal(db_schema_version(fx->db), DB_SCHEMA_VERSION);
+	assert_int_equal(db_schema_version(second), DB_SCHEMA_VERSION);
+	assert_int_equal(db_service_get(second, "payments", &s), MCA_OK);
+	assert_string_equal(s.name, "payments");
+	db_service_clear(&s);
+	db_close(second);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM services"), 1);
+}
+
+static void
+test_open_newer_schema_refused(void **state)
+{
+	struct fx *fx = *state;
+
+	assert_int_equal(raw_exec(fx->path, "PRAGMA user_version = 99"), SQLITE_OK);
+	mca_err_clear();
+	assert_int_equal(db_open(fx->path, &fx->db), MCA_ERR_DB_SCHEMA);
+	assert_null(fx->db);
+	assert_non_null(strstr(mca_err_detail(), "99"));
+	/* Untouched: still 99, no table created. */
+	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 99);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM sqlite_schema"), 0);
+}
+
+static void
+test_open_one_past_current_refused(void **state)
+{
+	struct fx *fx = *state;
+	char sql[64];
+
+	assert_int_equal(db_open(fx->path, &fx->db), MCA_OK);
+	db_close(fx->db);
+	fx->db = NULL;
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", DB_SCHEMA_VERSION + 1);
+	assert_int_equal(raw_exec(fx->path, sql), SQLITE_OK);
+	assert_int_equal(db_open(fx->path, &fx->db), MCA_ERR_DB_SCHEMA);
+	assert_null(fx->db);
+	assert_int_equal(raw_exec(fx->path, "PRAGMA user_version = -1"), SQLITE_OK);
+	assert_int_equal(db_open(fx->path, &fx->db), MCA_ERR_DB_SCHEMA);
+}
+
+static void
+test_open_version0_migrates(void **state)
+{
+	struct fx *fx = *state;
+
+	/* A real SQLite file at version 0 with no tables left in it. */
+	assert_int_equal(raw_exec(fx->path, "CREATE TABLE t (x); DROP TABLE t;"), SQLITE_OK);
+	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 0);
+	assert_int_equal(db_open(fx->path, &fx->db), MCA_OK);
+	assert_int_equal(db_schema_version(fx->db), DB_SCHEMA_VERSION);
+	(void)add_service(fx->db, "payments");
+}
+
+/* A migration is one transaction: when it fails, nothing of it remains. */
+static void
+test_open_failed_migration_rolls_back(void **state)
+{
+	struct fx *fx = *state;
+
+	assert_int_equal(raw_exec(fx->path, "CREATE TABLE certificates (x)"), SQLITE_OK);
+	assert_int_equal(db_open(fx->path, &fx->db), MCA_ERR_DB);
+	assert_null(fx->db);
+	assert_non_null(strstr(mca_err_detail(), "migration"));
+	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 0);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM sqlite_schema"
+	    " WHERE name IN ('services', 'tokens', 'audit')"), 0);
+}
+
+static void
+test_open_hostile(void **state)
+{
+	struct fx *fx = *state;
+	char p[PATH_MAX + 32];
+	int fd;
+
+	assert_int_equal(db_open(NULL, &fx->db), MCA_ERR_INVALID);
+	assert_int_equal(db_open("", &fx->db), MCA_ERR_INVALID);
+	assert_int_equal(db_open(":memory:", &fx->db), MCA_ERR_INVALID);
+	assert_int_equal(db_open(fx->path, NULL), MCA_ERR_INVALID);
+	snprintf(p, sizeof(p), "%s/no/such/dir/x.db", fx->dir);
+	assert_int_equal(db_open(p, &fx->db), MCA_ERR_IO);
+	assert_int_equal(db_open(fx->dir, &fx->db), MCA_ERR_IO);	/* a directory */
+	/* Not a database: refused, not overwritten. */
+	snprintf(p, sizeof(p), "%s/garbage.db", fx->dir);
+	fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	for (int i = 0; i < 64; i++)
+		assert_int_equal(write(fd, "this is not sqlite!!", 20), 20);
+	close(fd);
+	assert_int_equal(db_open(p, &fx->db), MCA_ERR_DB);
+	assert_null(fx->db);
+	db_close(NULL);
+	assert_int_equal(db_schema_version(NULL), -1);
+	assert_int_equal(db_ping(NULL), MCA_ERR_INVALID);
+}
+
+static void
+test_audit_append_only(void **state)
+{
+	struct fx *fx = *state;
+
+	assert_int_equal(raw_exec(fx->path, "INSERT INTO audit (at, actor, action, outcome, detail)"
+	    " VALUES (1, 'admin', 'service.create', 'success', '{\"name\":\"x\"}')"), SQLITE_OK);
+	assert_int_not_equal(raw_exec(fx->path, "UPDATE audit SET actor = 'mallory'"), SQLITE_OK);
+	assert_int_not_equal(raw_exec(fx->path, "DELETE FROM audit"), SQLITE_OK);
+	assert_int_not_equal(raw_exec(fx->path, "INSERT INTO audit (at, actor, action, outcome)"
+	    " VALUES (1, 'a', 'b', 'maybe')"), SQLITE_OK);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit WHERE actor = 'admin'"), 1);
+}
+
+/* ---- services ------------------------------------------------------------ */
+
+static void
+test_service_roundtrip(void **state)
+{
+	struct fx *fx = *state;
+	char *dns[] = { "payments.mesh.internal", "*.payments.svc" };
+	char *ips[] = { "10.0.0.0/8", "fd00::1" };
+	struct db_service s, got, byid;
+
+	memset(&s, 0, sizeof(s));
+	s.name = "payments";
+	s.spiffe_id = "spiffe://mesh.internal/svc/payments";
+	s.dns_names = dns;
+	s.ndns = 2;
+	s.ip_ranges = ips;
+	s.nips = 2;
+	s.default_ttl = 3600;
+	s.max_ttl = 86400;
+	s.key_types = 0x5;
+	s.enabled = true;
+	assert_int_equal(db_service_insert(fx->db, &s, NOW), MCA_OK);
+	assert_true(s.id > 0);
+	assert_int_equal(s.created_at, NOW);
+	assert_int_equal(s.updated_at, NOW);
+	assert_int_equal(db_service_get(fx->db, "payments", &got), MCA_OK);
+	assert_int_equal(got.id, s.id);
+	assert_string_equal(got.spiffe_id, s.spiffe_id);
+	assert_int_equal(got.ndns, 2);
+	assert_string_equal(got.dns_names[0], dns[0]);
+	assert_string_equal(got.dns_names[1], dns[1]);
+	assert_int_equal(got.nips, 2);
+	assert_string_equal(got.ip_ranges[1], ips[1]);
+	assert_int_equal(got.default_ttl, 3600);
+	assert_int_equal(got.max_ttl, 86400);
+	assert_int_equal(got.key_types, 0x5);
+	assert_true(got.enabled);
+	assert_int_equal(got.created_at, NOW);
+	assert_int_equal(db_service_get_by_id(fx->db, s.id, &byid), MCA_OK);
+	assert_string_equal(byid.name, "payments");
+	db_service_clear(&got);
+	assert_null(got.name);
+	assert_null(got.dns_names);
+	assert_int_equal(got.ndns, 0);
+	db_service_clear(&byid);
+}
+
+static void
+test_service_empty_lists_and_disabled(void **state)
+{
+	struct fx *fx = *state;
+	struct db_service s, got;
+
+	memset(&s, 0, sizeof(s));
+	s.name = "bare";
+	s.spiffe_id = "spiffe://mesh.internal/svc/bare";
+	s.key_types = UINT32_MAX;
+	assert_int_equal(db_service_insert(fx->db, &s, NOW), MCA_OK);
+	assert_int_equal(db_service_get(fx->db, "bare", &got), MCA_OK);
+	assert_int_equal(got.ndns, 0);
+	assert_null(got.dns_names);
+	assert_int_equal(got.nips, 0);
+	assert_false(got.enabled);
+	assert_int_equal(got.key_types, UINT32_MAX);
+	db_service_clear(&got);
+}
+
+static void
+test_service_list_ordered(void **state)
+{
+	struct fx *fx = *state;
+	struct db_service *list = NULL;
+	size_t n = 99;
+
+	assert_int_equal(db_service_list(fx->db, &list, &n), MCA_OK);
+	assert_int_equal(n, 0);
+	assert_null(list);
+	(void)add_service(fx->db, "zeta");
+	(void)add_service(fx->db, "alpha");
+	(void)add_service(fx->db, "mid");
+	assert_int_equal(db_service_list(fx->db, &list, &n), MCA_OK);
+	assert_int_equal(n, 3);
+	assert_string_equal(list[0].name, "alpha");
+	assert_string_equal(list[1].name, "mid");
+	assert_string_equal(list[2].name, "zeta");
+	assert_string_equal(list[2].spiffe_id, "spiffe://mesh.internal/svc/zeta");
+	db_service_list_free(list, n);
+	db_service_list_free(NULL, 0);
+}
+
+static void
+test_service_duplicate_and_missing(void **state)
+{
+	struct fx *fx = *state;
+	struct db_service s, got;
+
+	(void)add_service(fx->db, "payments");
+	memset(&s, 0, sizeof(s));
+	s.name = "payments";
+	s.spiffe_id = "spiffe://mesh.internal/svc/other";
+	assert_int_equal(db_service_insert(fx->db, &s, NOW), MCA_ERR_EXISTS);
+	assert_int_equal(s.id, 0);
+	s.name = "other";
+	s.spiffe_id = "spiffe://mesh.internal/svc/payments";	/* SPIFFE ID taken */
+	assert_int_equal(db_service_insert(fx->db, &s, NOW), MCA_ERR_EXISTS);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM services"), 1);
+	memset(&got, 0x5a, sizeof(got));
+	assert_int_equal(db_service_get(fx->db, "nope", &got), MCA_ERR_NOT_FOUND);
+	assert_null(got.name);	/* cleared on failure */
+	assert_int_equal(db_service_get(fx->db, "", &got), MCA_ERR_NOT_FOUND);
+	assert_int_equal(db_service_get_by_id(fx->db, 999, &got), MCA_ERR_NOT_FOUND);
+	assert_int_equal(db_service_get_by_id(fx->db, -1, &got), MCA_ERR_NOT_FOUND);
+	assert_int_equal(db_service_get(fx->db, NULL, &got), MCA_ERR_INVALID);
+	assert_int_equal(db_service_get(fx->db, "payments", NULL), MCA_ERR_INVALID);
+}
+
+static void
+test_service_sql_metacharacters(void **state)
+{
+	struct fx *fx = *state;
+	static const char *names[] = {
+		"pay'ments", "x\"; DROP TABLE services; --", "' OR '1'='1", "%_*?[]\\",
+		"Robert'); DELETE FROM tokens;--", "\xe2\x9c\x93 utf-8",
+	};
+	struct db_service got;
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		(void)add_service(fx->db, names[i]);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		assert_int_equal(db_service_get(fx->db, names[i], &got), MCA_OK);
+		assert_string_equal(got.name, names[i]);
+		db_service_clear(&got);
+	}
+	/* LIKE/GLOB wildcards are not patterns here. */
+	assert_int_equal(db_service_get(fx->db, "%", &got), MCA_ERR_NOT_FOUND);
+	assert_int_equal(db_service_get(fx->db, "' OR '1'='1' --", &got), MCA_ERR_NOT_FOUND);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM services"), 6);
+}
+
+static void
+test_service_hostile_fields(void **state)
+{
+	struct fx *fx = *state;
+	char *nl[] = { "a.example", "evil\nb.example" };
+	char *empty[] = { "" };
+	char *null_item[] = { NULL };
+	struct db_service s;
+
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(db_service_insert(fx->db, &s, NOW), MCA_ERR_INVALID);	/* no name */
+	s.name = "";
+	s.spiffe_id = "spiffe://x/y";
+	assert_int_equal(db_service_insert(fx->db, &s, NOW), MCA_ERR_INVALID);
+	s.name = "svc";
+	s.spiffe_id = NULL;
+	assert_int_equal(db_service_insert(fx->db, &s, NOW), MCA_ERR_INVALID);
+	s.spiffe_id = "spiffe://x/y";
+	s.dns_names = nl;	/* a newline would split one name into two */
+	s.ndns = 2;
+	assert_int_equal(db_service_insert(fx->db, &s, NOW), MCA_ERR_INVALID);
+	s.dns_names = empty;
+	s.ndns = 1;
+	assert_int_equal(db_service_insert(fx->db, &s, NOW), MCA_ERR_INVALID);
+	s.dns_names = NULL;
+	s.ndns = 0;
+	s.ip_ranges = null_item;
+	s.nips = 1;
+	assert_int_equal(db_service_insert(fx->db, &s, NOW), MCA_ERR_INVALID);
+	s.ip_ranges = NULL;
+	s.nips = 3;	/* count without array */
+	assert_int_equal(db_service_insert(fx->db, &s, NOW), MCA_ERR_INVALID);
+	s.nips = 0;
+	s.max_ttl = -1;
+	assert_int_equal(db_service_insert(fx->db, &s, NOW), MCA_ERR_INVALID);
+	assert_int_equal(db_service_insert(NULL, &s, NOW), MCA_ERR_INVALID);
+	assert_int_equal(db_service_insert(fx->db, NULL, NOW), MCA_ERR_INVALID);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM services"), 0);
+}
+
+static void
+test_service_clear_partial(void **state)
+{
+	struct db_service s;
+
+	(void)state;
+	db_service_clear(NULL);
+	memset(&s, 0, sizeof(s));
+	s.name = strdup("only-a-name");
+	s.ndns = 5;	/* count with no array: tolerated */
+	db_service_clear(&s);
+	assert_null(s.name);
+	assert_int_equal(s.ndns, 0);
+}
+
+/* ---- tokens ---------------------------------------------------------------- */
+
+static void
+test_token_lifecycle(void **state)
+{
+	struct fx *fx = *state;
+	unsigned char h[DB_TOKEN_HASH_LEN];
+	int64_t sid = add_service(fx->db, "payments"), got = -1;
+	struct db_cert c = cert_make("01", sid, DB_CERT_WORKLOAD, NOW, NOW + 3600);
+
+	hash_fill(h, 0xa1);
+	assert_int_equal(db_token_insert(fx->db, sid, h, NOW, NOW + 600), MCA_OK);
+	assert_int_equal(db_token_lookup(fx->db, h, NOW, &got), MCA_OK);
+	assert_int_equal(got, sid);
+	/* A lookup does not consume. */
+	assert_int_equal(db_token_lookup(fx->db, h, NOW + 1, &got), MCA_OK);
+	assert_int_equal(db_enroll_commit(fx->db, h, NOW + 10, &c), MCA_OK);
+	assert_int_equal(raw_int(fx->path, "SELECT used_at FROM tokens"), NOW + 10);
+	got = -1;
+	assert_int_equal(db_token_lookup(fx->db, h, NOW + 11, &got), MCA_ERR_TOKEN_USED);
+	assert_int_equal(got, 0);
+	/* Used beats expired: the more useful answer after expiry. */
+	assert_int_equal(db_token_lookup(fx->db, h, NOW + 9999, &got), MCA_ERR_TOKEN_USED);
+	c.serial = "02";
+	assert_int_equal(db_enroll_commit(fx->db, h, NOW + 12, &c), MCA_ERR_TOKEN_USED);
+	assert_int_equal(cert_rows(fx->path), 1);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM certificates WHERE serial = '01'"), 1);
+	assert_int_equal(raw_int(fx->path, "SELECT used_at FROM tokens"), NOW + 10);
+}
+
+static void
+test_token_expired(void **state)
+{
+	struct fx *fx = *state;
+	unsigned char h[DB_TOKEN_HASH_LEN];
+	int64_t sid = add_service(fx->db, "payments"), got;
+	struct db_cert c = cert_make("0e", sid, DB_CERT_WORKLOAD, NOW, NOW + 3600);
+
+	hash_fill(h, 0xe0);
+	assert_int_equal(db_token_insert(fx->db, sid, h, NOW, NOW + 600), MCA_OK);
+	assert_int_equal(db_token_lookup(fx->db, h, NOW + 599, &got), MCA_OK);
+	assert_int_equal(db_token_lookup(fx->db, h, NOW + 600, &got), MCA_ERR_TOKEN_EXPIRED);
+	assert_int_equal(db_enroll_commit(fx->db, h, NOW + 600, &c), MCA_ERR_TOKEN_EXPIRED);
+	assert_int_equal(db_enroll_commit(fx->db, h, NOW + 100000, &c), MCA_ERR_TOKEN_EXPIRED);
+	assert_int_equal(cert_rows(fx->path), 0);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM tokens WHERE used_at IS NULL"), 1);
+}
+
+static void
+test_token_unknown(void **state)
+{
+	struct fx *fx = *state;
+	unsigned char h[DB_TOKEN_HASH_LEN], other[DB_TOKEN_HASH_LEN];
+	int64_t sid = add_service(fx->db, "payments"), got;
+	struct db_cert c = cert_make("0f", sid, DB_CERT_WORKLOAD, NOW, NOW + 3600);
+
+	hash_fill(h, 0x11);
+	hash_fill(other, 0x11);
+	other[31] ^= 1;		/* one bit off */
+	assert_int_equal(db_token_insert(fx->db, sid, h, NOW, NOW + 600), MCA_OK);
+	assert_int_equal(db_token_lookup(fx->db, other, NOW, &got), MCA_ERR_TOKEN_INVALID);
+	assert_int_equal(db_enroll_commit(fx->db, other, NOW, &c), MCA_ERR_TOKEN_INVALID);
+	assert_int_equal(cert_rows(fx->path), 0);
+	assert_int_equal(db_token_lookup(fx->db, h, NOW, &got), MCA_OK);	/* untouched */
+	assert_int_equal(db_token_lookup(NULL, h, NOW, &got), MCA_ERR_INVALID);
+	assert_int_equal(db_token_lookup(fx->db, NULL, NOW, &got), MCA_ERR_INVALID);
+	assert_int_equal(db_token_lookup(fx->db, h, NOW, NULL), MCA_ERR_INVALID);
+}
+
+static void
+test_token_other_service_refused(void **state)
+{
+	struct fx *fx = *state;
+	unsigned char h[DB_TOKEN_HASH_LEN];
+	int64_t pay = add_service(fx->db, "payments"), web = add_service(fx->db, "web"), got;
+	struct db_cert c = cert_make("0a", web, DB_CERT_WORKLOAD, NOW, NOW + 3600);
+
+	hash_fill(h, 0x22);
+	assert_int_equal(db_token_insert(fx->db, pay, h, NOW, NOW + 600), MCA_OK);
+	assert_int_equal(db_enroll_commit(fx->db, h, NOW, &c), MCA_ERR_TOKEN_INVALID);
+	assert_int_equal(cert_rows(fx->path), 0);
+	/* Still good for its own service. */
+	assert_int_equal(db_token_lookup(fx->db, h, NOW, &got), MCA_OK);
+	assert_int_equal(got, pay);
+	c.service_id = 0;
+	assert_int_equal(db_enroll_commit(fx->db, h, NOW, &c), MCA_ERR_INVALID);
+	c.service_id = pay;
+	assert_int_equal(db_enroll_commit(fx->db, h, NOW, &c), MCA_OK);
+}
+
+static void
+test_token_insert_hostile(void **state)
+{
+	struct fx *fx = *state;
+	unsigned char h[DB_TOKEN_HASH_LEN];
+	int64_t sid = add_service(fx->db, "payments");
+
+	hash_fill(h, 0x33);
+	assert_int_equal(db_token_insert(fx->db, sid, h, NOW, NOW + 600), MCA_OK);
+	assert_int_equal(db_token_insert(fx->db, sid, h, NOW, NOW + 600), MCA_ERR_EXISTS);
+	hash_fill(h, 0x34);
+	assert_int_equal(db_token_insert(fx->db, sid, h, NOW, NOW), MCA_ERR_INVALID);
+	assert_int_equal(db_token_insert(fx->db, sid, h, NOW, NOW - 1), MCA_ERR_INVALID);
+	assert_int_equal(db_token_insert(fx->db, sid, NULL, NOW, NOW + 1), MCA_ERR_INVALID);
+	assert_int_equal(db_token_insert(NULL, sid, h, NOW, NOW + 1), MCA_ERR_INVALID);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM tokens"), 1);
+	/* The token itself is never stored: only a 32-byte hash column. */
+	assert_int_equal(raw_int(fx->path, "SELECT length(hash) FROM tokens"), DB_TOKEN_HASH_LEN);
+}
+
+/* A failed certificate insert must not burn the token. */
+static void
+test_enroll_rolls_back_on_cert_error(void **state)
+{
+	struct fx *fx = *state;
+	unsigned char h[DB_TOKEN_HASH_LEN];
+	int64_t sid = add_service(fx->db, "payments"), got;
+	struct db_cert c = cert_make("beef", sid, DB_CERT_WORKLOAD, NOW, NOW + 3600);
+
+	insert_cert(fx->db, "beef", sid, DB_CERT_WORKLOAD, NOW + 3600, NOW);
+	hash_fill(h, 0x44);
+	assert_int_equal(db_token_insert(fx->db, sid, h, NOW, NOW + 600), MCA_OK);
+	assert_int_equal(db_enroll_commit(fx->db, h, NOW, &c), MCA_ERR_EXISTS);
+	assert_int_equal(db_token_lookup(fx->db, h, NOW, &got), MCA_OK);
+	c.serial = "NOT-HEX";
+	assert_int_equal(db_enroll_commit(fx->db, h, NOW, &c), MCA_ERR_INVALID);
+	assert_int_equal(db_token_lookup(fx->db, h, NOW, &got), MCA_OK);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM tokens WHERE used_at IS NULL"), 1);
+	assert_int_equal(cert_rows(fx->path), 1);
+}
+
+/* ---- concurrency ------------------------------------------------------------- */
+
+struct racer {
+	const char		*path;
+	struct db		*shared;	/* NULL: open a connection of one's own */
+	const unsigned char	*hash;
+	int64_t			 sid;
+	int			 idx;
+	pthread_barrier_t	*start;
+	enum mca_err		 open_rc;
+	enum mca_err		 rc;
+};
+
+static void *
+racer_run(void *arg)
+{
+	struct racer *r = arg;
+	struct db *db = r->shared;
+	char serial[16];
+	struct db_cert c;
+
+	r->open_rc = MCA_OK;
+	if (db == NULL)
+		r->open_rc = db_open(r->path, &db);
+	(void)pthread_barrier_wait(r->start);
+	if (r->open_rc != MCA_OK)
+		return NULL;
+	snprintf(serial, sizeof(serial), "c0%02x", r->idx);
+	c = cert_make(serial, r->sid, DB_CERT_WORKLOAD, NOW, NOW + 3600);
+	r->rc = db_enroll_commit(db, r->hash, NOW + 1, &c);
+	if (r->shared == NULL)
+		db_close(db);
+	return NULL;
+}
+
+static void
+race_one_token(struct fx *fx, bool shared)
+{
+	unsigned char h[DB_TOKEN_HASH_LEN];
+	struct racer r[NTHREADS];
+	pthread_t t[NTHREADS];
+	pthread_barrier_t start;
+	int64_t sid = add_service(fx->db, "payments");
+	int ok = 0, used = 0;
+
+	hash_fill(h, 0x77);
+	assert_int_equal(db_token_insert(fx->db, sid, h, NOW, NOW + 600), MCA_OK);
+	assert_int_equal(pthread_barrier_init(&start, NULL, NTHREADS), 0);
+	for (int i = 0; i < NTHREADS; i++) {
+		r[i] = (struct racer){ fx->path, shared ? fx->db : NULL, h, sid, i, &start,
+		    MCA_ERR_MAX, MCA_ERR_MAX };
+		assert_int_equal(pthread_create(&t[i], NULL, racer_run, &r[i]), 0);
+	}
+	for (int i = 0; i < NTHREADS; i++)
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+	pthread_barrier_destroy(&start);
+	for (int i = 0; i < NTHREADS; i++) {
+		assert_int_equal(r[i].open_rc, MCA_OK);
+		ok += r[i].rc == MCA_OK;
+		used += r[i].rc == MCA_ERR_TOKEN_USED;
+	}
+	assert_int_equal(ok, 1);
+	assert_int_equal(used, NTHREADS - 1);	/* no BUSY, no other error */
+	assert_int_equal(cert_rows(fx->path), 1);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM tokens WHERE used_at IS NOT NULL"), 1);
+}
+
+static void
+test_race_separate_connections(void **state)
+{
+	race_one_token(*state, false);
+}
+
+static void
+test_race_shared_handle(void **state)
+{
+	race_one_token(*state, true);
+}
+
+struct opener {
+	const char		*path;
+	pthread_barrier_t	*start;
+	enum mca_err		 rc;
+	int			 version;
+};
+
+static void *
+opener_run(void *arg)
+{
+	struct opener *o = arg;
+	struct db *db = NULL;
+
+	(void)pthread_barrier_wait(o->start);
+	if ((o->rc = db_open(o->path, &db)) == MCA_OK)
+		o->version = db_schema_version(db);
+	db_close(db);
+	return NULL;
+}
+
+/* Many processes starting at once on a fresh file migrate it once. */
+static void
+test_race_first_open(void **state)
+{
+	struct fx *fx = *state;
+	struct opener o[NTHREADS];
+	pthread_t t[NTHREADS];
+	pthread_barrier_t start;
+
+	assert_int_equal(pthread_barrier_init(&start, NULL, NTHREADS), 0);
+	for (int i = 0; i < NTHREADS; i++) {
+		o[i] = (struct opener){ fx->path, &start, MCA_ERR_MAX, -1 };
+		assert_int_equal(pthread_create(&t[i], NULL, opener_run, &o[i]), 0);
+	}
+	for (int i = 0; i < NTHREADS; i++)
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+	pthread_barrier_destroy(&start);
+	for (int i = 0; i < NTHREADS; i++) {
+		assert_int_equal(o[i].rc, MCA_OK);
+		assert_int_equal(o[i].version, DB_SCHEMA_VERSION);
+	}
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM sqlite_schema"
+	    " WHERE name = 'certificates'"), 1);
+}
+
+/* ---- certificates -------------------------------------------------------------- */
+
+static void
+test_cert_roundtrip(void **state)
+{
+	struct fx *fx = *state;
+	char *dns[] = { "payments.mesh.internal" };
+	char *ips[] = { "10.1.2.3", "::1" };
+	int64_t sid = add_service(fx->db, "payments");
+	struct db_cert c = cert_make("0123456789abcdef0123456789abcdef", sid, DB_CERT_WORKLOAD,
+	    NOW - 60, NOW + 3600), got;
+
+	c.dns_names = dns;
+	c.ndns = 1;
+	c.ip_addresses = ips;
+	c.nips = 2;
+	assert_int_equal(db_cert_insert(fx->db, &c, NOW), MCA_OK);
+	assert_int_equal(db_cert_get(fx->db, c.serial, NOW, &got), MCA_OK);
+	assert_string_equal(got.serial, c.serial);
+	assert_int_equal(got.service_id, sid);
+	assert_string_equal(got.service, "payments");
+	assert_int_equal(got.kind, DB_CERT_WORKLOAD);
+	assert_string_equal(got.spiffe_id, c.spiffe_id);
+	assert_int_equal(got.ndns, 1);
+	assert_string_equal(got.dns_names[0], dns[0]);
+	assert_int_equal(got.nips, 2);
+	assert_string_equal(got.ip_addresses[1], "::1");
+	assert_int_equal(got.not_before, NOW - 60);
+	assert_int_equal(got.not_after, NOW + 3600);
+	assert_int_equal(got.der_len, sizeof(der_bytes));
+	assert_memory_equal(got.der, der_bytes, sizeof(der_bytes));
+	assert_int_equal(got.status, DB_CERT_ACTIVE);
+	assert_null(got.renewed_from);
+	assert_int_equal(got.created_at, NOW);
+	db_cert_clear(&got);
+	assert_null(got.serial);
+	assert_null(got.der);
+	assert_int_equal(got.der_len, 0);
+	/* A renewal pointing back, and an admin certificate with no service. */
+	c = cert_make("02", sid, DB_CERT_WORKLOAD, NOW, NOW + 3600);
+	c.renewed_from = "0123456789abcdef0123456789abcdef";
+	assert_int_equal(db_cert_insert(fx->db, &c, NOW + 1), MCA_OK);
+	c = cert_make("03", 0, DB_CERT_ADMIN, NOW, NOW + 3600);
+	c.spiffe_id = NULL;
+	assert_int_equal(db_cert_insert(fx->db, &c, NOW + 2), MCA_OK);
+	assert_int_equal(db_cert_get(fx->db, "02", NOW, &got), MCA_OK);
+	assert_string_equal(got.renewed_from, "0123456789abcdef0123456789abcdef");
+	db_cert_clear(&got);
+	assert_int_equal(db_cert_get(fx->db, "03", NOW, &got), MCA_OK);
+	assert_int_equal(got.service_id, 0);
+	assert_null(got.service);
+	assert_null(got.spiffe_id);
+	assert_int_equal(got.kind, DB_CERT_ADMIN);
+	db_cert_clear(&got);
+}
+
+static void
+test_cert_derived_expired(void **state)
+{
+	struct fx *fx = *state;
+	struct db_cert got;
+
+	insert_cert(fx->db, "aa", 0, DB_CERT_SERVER, NOW + 100, NOW);
+	assert_int_equal(db_cert_get(fx->db, "aa", NOW + 99, &got), MCA_OK);
+	assert_int_equal(got.status, DB_CERT_ACTIVE);
+	db_cert_clear(&got);
+	assert_int_equal(db_cert_get(fx->db, "aa", NOW + 100, &got), MCA_OK);
+	assert_int_equal(got.status, DB_CERT_EXPIRED);
+	db_cert_clear(&got);
+	/* Stored status is untouched: expiry is only derived. */
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM certificates"
+	    " WHERE status = 'active'"), 1);
+	/* Revoked stays revoked after expiry. */
+	assert_int_equal(raw_exec(fx->path, "UPDATE certificates SET status = 'revoked',"
+	    " revoked_at = 1, revocation_reason = 1 WHERE serial = 'aa'"), SQLITE_OK);
+	assert_int_equal(db_cert_get(fx->db, "aa", NOW + 1000, &got), MCA_OK);
+	assert_int_equal(got.status, DB_CERT_REVOKED);
+	db_cert_clear(&got);
+}
+
+static void
+test_cert_serial_collision(void **state)
+{
+	struct fx *fx = *state;
+	struct db_cert c = cert_make("dd", 0, DB_CERT_SERVER, NOW, NOW + 10), got;
+	unsigned char other[] = { 1, 2, 3 };
+
+	assert_int_equal(db_cert_insert(fx->db, &c, NOW), MCA_OK);
+	c.der = other;
+	c.der_len = sizeof(other);
+	assert_int_equal(db_cert_insert(fx->db, &c, NOW + 5), MCA_ERR_EXISTS);
+	assert_int_equal(cert_rows(fx->path), 1);
+	assert_int_equal(db_cert_get(fx->db, "dd", NOW, &got), MCA_OK);
+	assert_memory_equal(got.der, der_bytes, sizeof(der_bytes));	/* first one kept */
+	db_cert_clear(&got);
+}
+
+static void
+test_cert_hostile(void **state)
+{
+	struct fx *fx = *state;
+	static const char *bad_serials[] = {
+		"", "DD", "0x12", "12 34", "zz", "'; DROP TABLE certificates; --",
+		"00000000000000000000000000000000000000000000000000000000000000001",	/* 65 */
+	};
+	struct db_cert c, got;
+	char *nl[] = { "a\nb" };
+
+	for (size_t i = 0; i < sizeof(bad_serials) / sizeof(bad_serials[0]); i++) {
+		c = cert_make(bad_serials[i], 0, DB_CERT_SERVER, NOW, NOW + 10);
+		assert_int_equal(db_cert_insert(fx->db, &c, NOW), MCA_ERR_INVALID);
+	}
+	c = cert_make(NULL, 0, DB_CERT_SERVER, NOW, NOW + 10);
+	assert_int_equal(db_cert_insert(fx->db, &c, NOW), MCA_ERR_INVALID);
+	c = cert_make("01", 0, (enum db_cert_kind)7, NOW, NOW + 10);
+	assert_int_equal(db_cert_insert(fx->db, &c, NOW), MCA_ERR_INVALID);
+	c = cert_make("01", 0, DB_CERT_SERVER, NOW, NOW - 10);
+	assert_int_equal(db_cert_insert(fx->db, &c, NOW), MCA_ERR_INVALID);
+	c = cert_make("01", 0, DB_CERT_SERVER, NOW, NOW + 10);
+	c.der_len = 0;
+	assert_int_equal(db_cert_insert(fx->db, &c, NOW), MCA_ERR_INVALID);
+	c = cert_make("01", -3, DB_CERT_SERVER, NOW, NOW + 10);
+	assert_int_equal(db_cert_insert(fx->db, &c, NOW), MCA_ERR_INVALID);
+	c = cert_make("01", 0, DB_CERT_SERVER, NOW, NOW + 10);
+	c.renewed_from = "X";
+	assert_int_equal(db_cert_insert(fx->db, &c, NOW), MCA_ERR_INVALID);
+	c.renewed_from = NULL;
+	c.dns_names = nl;
+	c.ndns = 1;
+	assert_int_equal(db_cert_insert(fx->db, &c, NOW), MCA_ERR_INVALID);
+	assert_int_equal(db_cert_insert(fx->db, NULL, NOW), MCA_ERR_INVALID);
+	assert_int_equal(cert_rows(fx->path), 0);
+	assert_int_equal(db_cert_get(fx->db, "' OR 1=1 --", NOW, &got), MCA_ERR_NOT_FOUND);
+	assert_int_equal(db_cert_get(fx->db, "01", NOW, &got), MCA_ERR_NOT_FOUND);
+	assert_int_equal(db_cert_get(fx->db, NULL, NOW, &got), MCA_ERR_INVALID);
+	db_cert_clear(NULL);
+	db_cert_list_free(NULL, 0);
+	memset(&got, 0, sizeof(got));
+	got.serial = strdup("01");
+	got.nips = 4;	/* count without array: tolerated */
+	db_cert_clear(&got);
+	assert_null(got.serial);
+}
+
+static void
+test_cert_names(void **state)
+{
+	enum db_cert_status s;
+
+	(void)state;
+	assert_string_equal(db_cert_kind_name(DB_CERT_WORKLOAD), "workload");
+	assert_string_equal(db_cert_kind_name(DB_CERT_ADMIN), "admin");
+	assert_string_equal(db_cert_kind_name(DB_CERT_SERVER), "server");
+	assert_non_null(db_cert_kind_name(DB_CERT_KIND_MAX));
+	for (int i = 0; i < DB_CERT_STATUS_MAX; i++) {
+		assert_int_equal(db_cert_status_parse(db_cert_status_name((enum db_cert_status)i),
+		    &s), MCA_OK);
+		assert_int_equal(s, i);
+	}
+	assert_string_equal(db_cert_status_name(DB_CERT_EXPIRED), "expired");
+	assert_non_null(db_cert_status_name((enum db_cert_status)42));
+	assert_int_equal(db_cert_status_parse("Active", &s), MCA_ERR_INVALID);
+	assert_int_equal(db_cert_status_parse("", &s), MCA_ERR_INVALID);
+	assert_int_equal(db_cert_status_parse(NULL, &s), MCA_ERR_INVALID);
+}
+
+/* Five certificates over two services and three kinds; see the table. */
+static void
+cert_fixture(struct db *db, int64_t pay, int64_t web)
+{
+	/* serial  service  kind      not_after    created */
+	insert_cert(db, "a1", pay, DB_CERT_WORKLOAD, NOW + 1000, NOW + 1);
+	insert_cert(db, "a2", pay, DB_CERT_WORKLOAD, NOW + 10, NOW + 2);	/* expires */
+	insert_cert(db, "b1", web, DB_CERT_WORKLOAD, NOW + 1000, NOW + 3);
+	insert_cert(db, "c1", 0, DB_CERT_ADMIN, NOW + 1000, NOW + 3);
+	insert_cert(db, "d1", 0, DB_CERT_SERVER, NOW + 1000, NOW + 4);
+}
+
+static size_t
+list_serials(struct db *db, const struct db_cert_filter *f, int64_t now, char *out, size_t n)
+{
+	struct db_cert *list = NULL;
+	size_t count = 0, off = 0;
+
+	assert_int_equal(db_cert_list(db, f, now, &list, &count), MCA_OK);
+	out[0] = '\0';
+	for (size_t i = 0; i < count; i++) {
+		assert_null(list[i].der);		/* lists do not load DER */
+		assert_int_equal(list[i].der_len, 0);
+		off += (size_t)snprintf(out + off, n - off, "%s%s", i ? "," : "", list[i].serial);
+	}
+	db_cert_list_free(list, count);
+	return count;
+}
+
+static void
+test_cert_list_filters(void **state)
+{
+	struct fx *fx = *state;
+	int64_t pay = add_service(fx->db, "payments"), web = add_service(fx->db, "web");
+	struct db_cert_filter f = { NULL, -1, -1, 0 };
+	char s[256];
+
+	cert_fixture(fx->db, pay, web);
+	assert_int_equal(raw_exec(fx->path, "UPDATE certificates SET status = 'revoked',"
+	    " revoked_at = 5, revocation_reason = 4 WHERE serial = 'b1'"), SQLITE_OK);
+	/* Newest first; equal times by serial. */
+	assert_int_equal(list_serials(fx->db, &f, NOW + 100, s, sizeof(s)), 5);
+	assert_string_equal(s, "d1,b1,c1,a2,a1");
+	assert_int_equal(list_serials(fx->db, NULL, NOW + 100, s, sizeof(s)), 5);
+	f.service = "payments";
+	assert_int_equal(list_serials(fx->db, &f, NOW + 100, s, sizeof(s)), 2);
+	assert_string_equal(s, "a2,a1");
+	f.service = "nope";
+	assert_int_equal(list_serials(fx->db, &f, NOW + 100, s, sizeof(s)), 0);
+	f.service = "' OR 1=1 --";
+	assert_int_equal(list_serials(fx->db, &f, NOW + 100, s, sizeof(s)), 0);
+	f.service = NULL;
+	f.status = DB_CERT_ACTIVE;
+	assert_int_equal(list_serials(fx->db, &f, NOW + 100, s, sizeof(s)), 3);
+	assert_string_equal(s, "d1,c1,a1");
+	f.status = DB_CERT_EXPIRED;
+	assert_int_equal(list_serials(fx->db, &f, NOW + 100, s, sizeof(s)), 1);
+	assert_string_equal(s, "a2");
+	assert_int_equal(list_serials(fx->db, &f, NOW + 10, s, sizeof(s)), 1);	/* boundary */
+	assert_int_equal(list_serials(fx->db, &f, NOW + 9, s, sizeof(s)), 0);
+	f.status = DB_CERT_REVOKED;
+	assert_int_equal(list_serials(fx->db, &f, NOW + 100, s, sizeof(s)), 1);
+	assert_string_equal(s, "b1");
+	assert_int_equal(list_serials(fx->db, &f, NOW + 5000, s, sizeof(s)), 1);
+	f.status = -1;
+	f.kind = DB_CERT_ADMIN;
+	assert_int_equal(list_serials(fx->db, &f, NOW + 100, s, sizeof(s)), 1);
+	assert_string_equal(s, "c1");
+	f.kind = DB_CERT_WORKLOAD;
+	f.status = DB_CERT_ACTIVE;
+	f.service = "payments";
+	assert_int_equal(list_serials(fx->db, &f, NOW + 100, s, sizeof(s)), 1);
+	assert_string_equal(s, "a1");
+	f = (struct db_cert_filter){ NULL, -1, -1, 2 };
+	assert_int_equal(list_serials(fx->db, &f, NOW + 100, s, sizeof(s)), 2);
+	assert_string_equal(s, "d1,b1");
+}
+
+static void
+test_cert_list_status_in_rows(void **state)
+{
+	struct fx *fx = *state;
+	int64_t pay = add_service(fx->db, "payments"), web = add_service(fx->db, "web");
+	struct db_cert *list = NULL;
+	size_t n = 0;
+
+	cert_fixture(fx->db, pay, web);
+	assert_int_equal(db_cert_list(fx->db, NULL, NOW + 100, &list, &n), MCA_OK);
+	assert_int_equal(n, 5);
+	assert_string_equal(list[3].serial, "a2");
+	assert_int_equal(list[3].status, DB_CERT_EXPIRED);
+	assert_string_equal(list[3].service, "payments");
+	assert_int_equal(list[4].status, DB_CERT_ACTIVE);
+	assert_null(list[2].service);	/* admin: no service */
+	db_cert_list_free(list, n);
+}
+
+static void
+test_cert_list_hostile_filter(void **state)
+{
+	struct fx *fx = *state;
+	struct db_cert_filter f = { NULL, DB_CERT_STATUS_MAX, -1, 0 };
+	struct db_cert *list = (struct db_cert *)1;
+	size_t n = 7;
+
+	assert_int_equal(db_cert_list(fx->db, &f, NOW, &list, &n), MCA_ERR_INVALID);
+	assert_null(list);
+	assert_int_equal(n, 0);
+	f = (struct db_cert_filter){ NULL, -2, -1, 0 };
+	assert_int_equal(db_cert_list(fx->db, &f, NOW, &list, &n), MCA_ERR_INVALID);
+	f = (struct db_cert_filter){ NULL, -1, DB_CERT_KIND_MAX, 0 };
+	assert_int_equal(db_cert_list(fx->db, &f, NOW, &list, &n), MCA_ERR_INVALID);
+	f = (struct db_cert_filter){ NULL, -1, -100, 0 };
+	assert_int_equal(db_cert_list(fx->db, &f, NOW, &list, &n), MCA_ERR_INVALID);
+	assert_int_equal(db_cert_list(fx->db, NULL, NOW, NULL, &n), MCA_ERR_INVALID);
+	assert_int_equal(db_cert_list(fx->db, NULL, NOW, &list, NULL), MCA_ERR_INVALID);
+}
+
+static void
+test_cert_list_limits(void **state)
+{
+	struct fx *fx = *state;
+	struct db_cert_filter f = { NULL, -1, -1, 0 };
+	struct db_cert *list = NULL;
+	size_t n = 0;
+
+	/* 10005 rows in one raw transaction; lists must cap them. */
+	assert_int_equal(raw_exec(fx->path,
+	    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10005)"
+	    " INSERT INTO certificates (serial, kind, not_before, not_after, der, created_at)"
+	    " SELECT printf('%x', i), 'server', 0, 1, x'00', i FROM n"), SQLITE_OK);
+	assert_int_equal(db_cert_list(fx->db, &f, NOW, &list, &n), MCA_OK);
+	assert_int_equal(n, 1000);
+	assert_string_equal(list[0].serial, "2715");	/* 10005: newest first */
+	db_cert_list_free(list, n);
+	f.limit = 20000;
+	assert_int_equal(db_cert_list(fx->db, &f, NOW, &list, &n), MCA_OK);
+	assert_int_equal(n, 10000);
+	db_cert_list_free(list, n);
+	f.limit = SIZE_MAX;
+	assert_int_equal(db_cert_list(fx->db, &f, NOW, &list, &n), MCA_OK);
+	assert_int_equal(n, 10000);
+	db_cert_list_free(list, n);
+	f.limit = 1;
+	assert_int_equal(db_cert_list(fx->db, &f, NOW, &list, &n), MCA_OK);
+	assert_int_equal(n, 1);
+	db_cert_list_free(list, n);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_open_creates_schema, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_foreign_keys_on, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_open_reopen_idempotent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_newer_schema_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_one_past_current_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_version0_migrates, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_failed_migration_rolls_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_hostile, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_append_only, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_service_roundtrip, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_service_empty_lists_and_disabled, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_service_list_ordered, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_service_duplicate_and_missing, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_service_sql_metacharacters, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_service_hostile_fields, setup_open, teardown),
+		cmocka_unit_test(test_service_clear_partial),
+		cmocka_unit_test_setup_teardown(test_token_lifecycle, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_token_expired, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_token_unknown, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_token_other_service_refused, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_token_insert_hostile, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_enroll_rolls_back_on_cert_error, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_race_separate_connections, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_race_shared_handle, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_race_first_open, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cert_roundtrip, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_cert_derived_expired, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_cert_serial_collision, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_cert_hostile, setup_open, teardown),
+		cmocka_unit_test(test_cert_names),
+		cmocka_unit_test_setup_teardown(test_cert_list_filters, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_cert_list_status_in_rows, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_cert_list_hostile_filter, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_cert_list_limits, setup_open, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

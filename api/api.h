@@ -41,12 +41,15 @@ struct api_ctx {
 	char			 admin_prefix[320];	/* spiffe://<td>/meshca/admin/ */
 };
 
-/* The client certificate of a request, once verified. */
+/* The client certificate of a request, once verified: it chains to this
+ * CA, is within its validity, and its record is active (not revoked). */
 struct api_peer {
-	bool	verified;			/* chains to this CA, unexpired */
-	char	serial[CA_SERIAL_HEX_MAX];
-	char	spiffe_id[CA_MAX_SPIFFE_ID_LEN + 1];
-	bool	admin;				/* admin identity with an active record */
+	bool			verified;
+	char			serial[CA_SERIAL_HEX_MAX];
+	char			spiffe_id[CA_MAX_SPIFFE_ID_LEN + 1];
+	enum db_cert_kind	kind;
+	int64_t			service_id;	/* 0 for admin and server */
+	bool			admin;		/* an admin identity */
 };
 
 struct api_request {
@@ -64,6 +67,7 @@ struct api_request {
 	char			 id[17];		/* request id, hex */
 	struct api_peer		 peer;
 	bool			 peer_checked;
+	enum mca_err		 peer_err;	/* why the peer did not verify */
 };
 
 /* ---- replies (reply.c) ---------------------------------------------- */
@@ -102,7 +106,11 @@ json_t *api_cert_json(const struct db_cert *c, bool with_pem);
 enum mca_err api_auth_init(struct api_ctx *ctx) MCA_WUR;
 void api_auth_free(struct api_ctx *ctx);
 /* Verifies the client certificate of the connection (once per request):
- * MCA_OK with r->peer filled, MCA_ERR_AUTH when none or not valid. */
+ * MCA_OK with r->peer filled; MCA_ERR_AUTH when none is presented or it
+ * cannot be used, MCA_ERR_UNKNOWN_ISSUER when it does not chain to this
+ * CA, MCA_ERR_CERT_EXPIRED outside its validity, MCA_ERR_CERT_REVOKED
+ * when its record is revoked (passive revocation: a revoked certificate
+ * authenticates nowhere). */
 enum mca_err api_auth_peer(struct api_request *r) MCA_WUR;
 /* true when the request carries an active admin certificate; otherwise
  * it has replied 401 or 403. */

@@ -56,6 +56,25 @@ api_auth_free(struct api_ctx *ctx)
 	ctx->client_trust = NULL;
 }
 
+/* The error for a failed path validation, with GnuTLS's explanation. */
+static enum mca_err
+chain_error(unsigned int status)
+{
+	gnutls_datum_t why = { NULL, 0 };
+	char text[256] = "invalid";
+	enum mca_err e = MCA_ERR_AUTH;
+
+	if (status & (GNUTLS_CERT_EXPIRED | GNUTLS_CERT_NOT_ACTIVATED))
+		e = MCA_ERR_CERT_EXPIRED;
+	else if (status & (GNUTLS_CERT_SIGNER_NOT_FOUND | GNUTLS_CERT_SIGNER_NOT_CA))
+		e = MCA_ERR_UNKNOWN_ISSUER;
+	if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &why, 0) == 0) {
+		snprintf(text, sizeof(text), "%s", (const char *)why.data);
+		gnutls_free(why.data);
+	}
+	return mca_err_set(e, "RFC 5280 6.1: client certificate rejected: %s", text);
+}
+
 /* Path validation of the peer's chain; on success leaf gets the DER. */
 static enum mca_err
 verify_chain(struct api_ctx *ctx, gnutls_session_t session, gnutls_datum_t *leaf)
@@ -82,14 +101,7 @@ verify_chain(struct api_ctx *ctx, gnutls_session_t session, gnutls_datum_t *leaf
 	}
 	if (gnutls_x509_trust_list_verify_crt2(ctx->client_trust, chain, n, NULL, 0,
 	    GNUTLS_VERIFY_DISABLE_CRL_CHECKS, &status, NULL) < 0 || status != 0) {
-		gnutls_datum_t why = { NULL, 0 };
-
-		if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &why, 0) == 0) {
-			mca_err_set(MCA_ERR_AUTH, "RFC 5280 6.1: client certificate rejected: %s", why.data);
-			gnutls_free(why.data);
-		} else {
-			mca_err_set(MCA_ERR_AUTH, "RFC 5280 6.1: client certificate rejected");
-		}
+		rc = chain_error(status);
 		goto out;
 	}
 	*leaf = peers[0];
@@ -100,41 +112,10 @@ out:
 	return rc;
 }
 
-enum mca_err
-api_auth_peer(struct api_request *r)
-{
-	const union MHD_ConnectionInfo *ci;
-	struct ca_cert *leaf = NULL;
-	gnutls_datum_t der = { NULL, 0 };
-	const char *uri;
-	enum mca_err rc;
-
-	if (r->peer_checked)
-		return r->peer.verified ? MCA_OK : MCA_ERR_AUTH;
-	r->peer_checked = true;
-	ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-	if (ci == NULL || ci->tls_session == NULL)
-		return mca_err_set(MCA_ERR_AUTH, "not a TLS connection");
-	if ((rc = verify_chain(r->ctx, ci->tls_session, &der)) != MCA_OK)
-		return rc;
-	if ((rc = ca_cert_parse(der.data, der.size, &leaf)) != MCA_OK)
-		return mca_err_set(MCA_ERR_AUTH, "client certificate cannot be parsed");
-	/* SPIFFE X509-SVID 4.1: an SVID has exactly one URI SAN. */
-	if ((uri = ca_cert_uri(leaf)) == NULL) {
-		ca_cert_free(leaf);
-		return mca_err_set(MCA_ERR_AUTH, "SPIFFE X509-SVID 2: client certificate must carry exactly one URI SAN");
-	}
-	snprintf(r->peer.spiffe_id, sizeof(r->peer.spiffe_id), "%s", uri);
-	ca_cert_serial_hex(leaf, r->peer.serial);
-	ca_cert_free(leaf);
-	r->peer.verified = true;
-	return MCA_OK;
-}
-
-/* An admin is an admin identity whose certificate meshca recorded and
- * still holds active. */
+/* The certificate must be one meshca recorded, and still active there:
+ * a chain that verifies is not enough once a certificate is revoked. */
 static enum mca_err
-check_admin_record(struct api_request *r)
+check_record(struct api_request *r, const gnutls_datum_t *der)
 {
 	struct db_cert rec;
 	enum mca_err rc;
@@ -142,33 +123,72 @@ check_admin_record(struct api_request *r)
 	memset(&rec, 0, sizeof(rec));
 	rc = db_cert_get(r->ctx->db, r->peer.serial, mca_now(), &rec);
 	if (rc == MCA_ERR_NOT_FOUND)
-		return mca_err_set(MCA_ERR_AUTH, "client certificate %s is not a certificate this CA recorded", r->peer.serial);
+		return mca_err_set(MCA_ERR_UNKNOWN_ISSUER, "certificate %s was not issued by this CA", r->peer.serial);
 	if (rc != MCA_OK)
 		return rc;
-	if (rec.kind != DB_CERT_ADMIN || strcmp(rec.spiffe_id, r->peer.spiffe_id) != 0)
-		rc = mca_err_set(MCA_ERR_FORBIDDEN, "%s is not an administrator", r->peer.spiffe_id);
-	else if (rec.status != DB_CERT_ACTIVE)
-		rc = mca_err_set(MCA_ERR_AUTH, "admin certificate %s is %s", rec.serial, db_cert_status_name(rec.status));
+	if (rec.der_len != der->size || memcmp(rec.der, der->data, der->size) != 0)
+		rc = mca_err_set(MCA_ERR_UNKNOWN_ISSUER, "certificate %s does not match this CA's record", rec.serial);
+	else if (rec.status == DB_CERT_REVOKED)
+		rc = mca_err_set(MCA_ERR_CERT_REVOKED, "certificate %s is revoked", rec.serial);
+	else if (rec.status == DB_CERT_EXPIRED)
+		rc = mca_err_set(MCA_ERR_CERT_EXPIRED, "certificate %s has expired", rec.serial);
+	r->peer.kind = rec.kind;
+	r->peer.service_id = rec.service_id;
 	db_cert_clear(&rec);
 	return rc;
+}
+
+static enum mca_err
+auth_peer(struct api_request *r)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct ca_cert *leaf = NULL;
+	gnutls_datum_t der = { NULL, 0 };
+	const char *uri;
+	enum mca_err rc;
+
+	ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (ci == NULL || ci->tls_session == NULL)
+		return mca_err_set(MCA_ERR_AUTH, "not a TLS connection");
+	if ((rc = verify_chain(r->ctx, ci->tls_session, &der)) != MCA_OK)
+		return rc;
+	if ((rc = ca_cert_parse(der.data, der.size, &leaf)) != MCA_OK)
+		return mca_err_set(MCA_ERR_AUTH, "client certificate cannot be parsed");
+	/* SPIFFE X509-SVID 2: an SVID has exactly one URI SAN. */
+	if ((uri = ca_cert_uri(leaf)) == NULL) {
+		ca_cert_free(leaf);
+		return mca_err_set(MCA_ERR_AUTH, "SPIFFE X509-SVID 2: client certificate must carry exactly one URI SAN");
+	}
+	snprintf(r->peer.spiffe_id, sizeof(r->peer.spiffe_id), "%s", uri);
+	ca_cert_serial_hex(leaf, r->peer.serial);
+	ca_cert_free(leaf);
+	return check_record(r, &der);
+}
+
+enum mca_err
+api_auth_peer(struct api_request *r)
+{
+	if (!r->peer_checked) {
+		r->peer_checked = true;
+		r->peer_err = auth_peer(r);
+		r->peer.verified = r->peer_err == MCA_OK;
+	}
+	return r->peer_err;
 }
 
 bool
 api_require_admin(struct api_request *r)
 {
+	size_t plen = strlen(r->ctx->admin_prefix);
 	enum mca_err rc;
 
 	if ((rc = api_auth_peer(r)) != MCA_OK) {
 		api_reply_err(r, rc);
 		return false;
 	}
-	if (strncmp(r->peer.spiffe_id, r->ctx->admin_prefix, strlen(r->ctx->admin_prefix)) != 0 ||
-	    r->peer.spiffe_id[strlen(r->ctx->admin_prefix)] == '\0') {
+	if (r->peer.kind != DB_CERT_ADMIN || strncmp(r->peer.spiffe_id, r->ctx->admin_prefix, plen) != 0 ||
+	    r->peer.spiffe_id[plen] == '\0') {
 		api_reply_err(r, mca_err_set(MCA_ERR_FORBIDDEN, "%s is not an administrator", r->peer.spiffe_id));
-		return false;
-	}
-	if ((rc = check_admin_record(r)) != MCA_OK) {
-		api_reply_err(r, rc);
 		return false;
 	}
 	r->peer.admin = true;

@@ -101,6 +101,12 @@ err_public(enum mca_err e, unsigned *status, const char **code)
 		*status = 400; *code = "invalid_ttl"; break;
 	case MCA_ERR_AUTH:
 		*status = 401; *code = "unauthenticated"; break;
+	case MCA_ERR_CERT_EXPIRED:
+		*status = 401; *code = "certificate_expired"; break;
+	case MCA_ERR_CERT_REVOKED:
+		*status = 401; *code = "certificate_revoked"; break;
+	case MCA_ERR_UNKNOWN_ISSUER:
+		*status = 401; *code = "unknown_issuer"; break;
 	case MCA_ERR_TOKEN_INVALID:
 		*status = 401; *code = "token_invalid"; break;
 	case MCA_ERR_TOKEN_USED:

@@ -180,7 +180,7 @@ out:
 #define CERT_SELECT(der) \
 	"SELECT c.serial, c.service_id, s.name, c.kind, c.spiffe_id, c.dns_names," \
 	" c.ip_addresses, c.not_before, c.not_after, " der ", c.status," \
-	" c.renewed_from, c.created_at" \
+	" c.renewed_from, c.created_at, c.revoked_at, c.revocation_reason" \
 	" FROM certificates c LEFT JOIN services s ON s.id = c.service_id"
 
 static enum mca_err
@@ -229,6 +229,8 @@ cert_from_row(sqlite3_stmt *st, int64_t now, struct db_cert *out)
 	out->not_before = sqlite3_column_int64(st, 7);
 	out->not_after = sqlite3_column_int64(st, 8);
 	out->created_at = sqlite3_column_int64(st, 12);
+	out->revoked_at = sqlite3_column_int64(st, 13);	/* NULL reads as 0 */
+	out->revocation_reason = sqlite3_column_type(st, 14) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 14);
 	if ((rc = db_col_strdup(st, 0, &out->serial)) != MCA_OK ||
 	    (rc = db_col_strdup(st, 2, &out->service)) != MCA_OK ||
 	    (rc = db_col_strdup(st, 4, &out->spiffe_id)) != MCA_OK ||

@@ -105,6 +105,8 @@ struct db_cert {
 	enum db_cert_status status;	/* on read: EXPIRED if active and past not_after */
 	char		 *renewed_from;	/* serial, or NULL */
 	int64_t		  created_at;
+	int64_t		  revoked_at;	/* 0 unless revoked */
+	int		  revocation_reason;	/* RFC 5280 5.3.1 CRLReason; -1 unless revoked */
 };
 
 /* Inserts a certificate record (status active).  MCA_ERR_EXISTS on a

@@ -45,6 +45,9 @@
 	X(MCA_ERR_DB_BUSY,        "database busy") \
 	X(MCA_ERR_DB_SCHEMA,      "database schema is newer than this program") \
 	X(MCA_ERR_AUTH,           "no valid credential") \
+	X(MCA_ERR_CERT_EXPIRED,   "certificate expired or not yet valid") \
+	X(MCA_ERR_CERT_REVOKED,   "certificate revoked") \
+	X(MCA_ERR_UNKNOWN_ISSUER, "certificate not issued by this CA") \
 	X(MCA_ERR_FORBIDDEN,      "credential not allowed") \
 	X(MCA_ERR_HTTP,           "HTTP transport error") \
 	X(MCA_ERR_SERVER,         "server refused the request") \

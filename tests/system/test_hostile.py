@@ -228,12 +228,12 @@ def test_admin_endpoint_with_workload_cert(api, services, workload, method, path
 def test_admin_endpoint_with_forged_admin_cert(ca, api, services, tmp_path):
     """A certificate naming this CA's admin SPIFFE ID but issued by another CA:
     API.md, meshcad verifies a client certificate against its own CA, so this
-    is "no valid certificate" (401), and nothing is created."""
+    is refused as "unknown_issuer" (401), and nothing is created."""
     forged = sysutil.ForeignCA(name="meshca intermediate CA").issue(
         tmp_path / "forged", f"spiffe://{ca.trust_domain}/meshca/admin/admin")
     refused(api, lambda: api.post("/v1/services", forged, json={"name": "intruder"}),
-            401, "unauthenticated")
-    refused(api, lambda: api.get("/v1/certificates", forged), 401, "unauthenticated")
+            401, "unknown_issuer")
+    refused(api, lambda: api.get("/v1/certificates", forged), 401, "unknown_issuer")
     assert api.get("/v1/services/intruder", ADMIN).status_code == 404
 
 

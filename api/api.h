@@ -39,7 +39,15 @@ struct api_ctx {
 	int64_t			 token_ttl;
 	gnutls_x509_trust_list_t client_trust;	/* root + intermediate */
 	char			 admin_prefix[320];	/* spiffe://<td>/meshca/admin/ */
+	/* From public_url: where relying parties find the CRL, the OCSP
+	 * responder and the issuing CA ("" when public_url is unset). */
+	char			 crl_url[600];
+	char			 ocsp_url[600];
+	char			 ca_issuers_url[600];
 };
+
+/* Sets the revocation pointers of a leaf request from the context. */
+void api_leaf_urls(const struct api_ctx *ctx, struct ca_leaf_req *req);
 
 /* The client certificate of a request, once verified: it chains to this
  * CA, is within its validity, and its record is active (not revoked). */

@@ -129,6 +129,28 @@ setup_logging(const struct mca_config *cfg, const struct options *o)
 	return MCA_OK;
 }
 
+/* public_url = https://ca.example:8443 makes issued certificates point
+ * at <url>/v1/crl, <url>/v1/ocsp and <url>/v1/intermediate.crt. */
+static enum mca_err
+setup_urls(const struct mca_config *cfg, struct api_ctx *ctx)
+{
+	const char *url = mca_config_get(cfg, "public_url");
+	size_t n;
+
+	if (url == NULL)
+		return MCA_OK;
+	n = strlen(url);
+	while (n > 0 && url[n - 1] == '/')
+		n--;
+	if ((strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) || n > 500 ||
+	    strpbrk(url, " \"<>\\^`{|}") != NULL)
+		return mca_err_set(MCA_ERR_CONFIG, "public_url must be an http:// or https:// URL of at most 500 bytes");
+	snprintf(ctx->crl_url, sizeof(ctx->crl_url), "%.*s/v1/crl", (int)n, url);
+	snprintf(ctx->ocsp_url, sizeof(ctx->ocsp_url), "%.*s/v1/ocsp", (int)n, url);
+	snprintf(ctx->ca_issuers_url, sizeof(ctx->ca_issuers_url), "%.*s/v1/intermediate.crt", (int)n, url);
+	return MCA_OK;
+}
+
 static enum mca_err
 setup_ctx(const struct mca_config *cfg, struct api_ctx *ctx)
 {
@@ -149,7 +171,8 @@ setup_ctx(const struct mca_config *cfg, struct api_ctx *ctx)
 		return mca_err_set(MCA_ERR_CONFIG, "need 1s <= min_ttl <= default_ttl");
 	if (ctx->token_ttl < 1 || ctx->token_ttl > API_MAX_TOKEN_TTL)
 		return mca_err_set(MCA_ERR_CONFIG, "token_ttl must be between 1s and 7d");
-	if ((rc = config_path(cfg, "database", db_path)) != MCA_OK ||
+	if ((rc = setup_urls(cfg, ctx)) != MCA_OK ||
+	    (rc = config_path(cfg, "database", db_path)) != MCA_OK ||
 	    (rc = config_path(cfg, "intermediate_cert", icert)) != MCA_OK ||
 	    (rc = config_path(cfg, "intermediate_key", ikey)) != MCA_OK ||
 	    (rc = config_path(cfg, "root_cert", root)) != MCA_OK)

@@ -133,6 +133,14 @@ ip_texts(const struct ca_sans *s)
 	return list;
 }
 
+void
+api_leaf_urls(const struct api_ctx *ctx, struct ca_leaf_req *req)
+{
+	req->crl_url = ctx->crl_url[0] ? ctx->crl_url : NULL;
+	req->ocsp_url = ctx->ocsp_url[0] ? ctx->ocsp_url : NULL;
+	req->ca_issuers_url = ctx->ca_issuers_url[0] ? ctx->ca_issuers_url : NULL;
+}
+
 /* Sign, then record durably together with consuming the token. */
 static enum mca_err
 enroll_issue(struct api_request *r, struct enroll *e, int64_t ttl)
@@ -145,6 +153,7 @@ enroll_issue(struct api_request *r, struct enroll *e, int64_t ttl)
 	char **ips = NULL;
 	enum mca_err rc;
 
+	api_leaf_urls(r->ctx, &req);
 	if ((rc = ca_issue_leaf(r->ctx->signer, e->csr, &req, &e->issued)) != MCA_OK)
 		return rc;
 	if ((ips = ip_texts(&e->granted)) == NULL)

@@ -187,6 +187,12 @@ struct ca_leaf_req {
 	const struct ca_sans	*sans;		/* DNS/IP SANs, already authorized */
 	int64_t			 ttl;		/* seconds, > 0 */
 	int64_t			 now;
+	/* Revocation pointers (NULL: extension omitted).  RFC 5280 4.2.1.13
+	 * cRLDistributionPoints; 4.2.2.1 authorityInfoAccess with id-ad-ocsp
+	 * and id-ad-caIssuers. */
+	const char		*crl_url;
+	const char		*ocsp_url;
+	const char		*ca_issuers_url;
 };
 
 struct ca_issued {
@@ -208,6 +214,71 @@ enum mca_err ca_serial_new(unsigned char raw[16], char out[CA_SERIAL_HEX_MAX]) M
 enum mca_err ca_issue_leaf(const struct ca_signer *s, const struct ca_csr *csr,
     const struct ca_leaf_req *req, struct ca_issued *out) MCA_WUR;
 void ca_issued_clear(struct ca_issued *i);
+
+/* ---- revocation: CRLs (crl.c) and OCSP (ocsp.c) ----------------------
+ *
+ * GnuTLS cannot put reason codes on CRL entries nor build OCSP responses,
+ * so both are encoded with libtasn1 from the project's ASN.1 module
+ * (ca/pkix.asn) and signed with the signer's key through GnuTLS.
+ */
+
+struct ca_revoked {
+	const char	*serial;	/* lowercase hex, as ca_cert_serial_hex */
+	int64_t		 revoked_at;
+	int		 reason;	/* RFC 5280 5.3.1 CRLReason, -1: none */
+};
+
+/* RFC 5280 5.3.1 reason names ("keyCompromise", ...) <-> codes. */
+enum mca_err ca_crl_reason_parse(const char *name, int *code) MCA_WUR;
+const char *ca_crl_reason_name(int code);
+
+/* A v2 CRL (RFC 5280 5) signed by the intermediate: issuer, thisUpdate,
+ * nextUpdate, the entries with their revocation dates and reasonCode
+ * entry extensions, and the cRLNumber and authorityKeyIdentifier
+ * extensions.  DER in out. */
+enum mca_err ca_crl_build(const struct ca_signer *s, const struct ca_revoked *list, size_t n,
+    uint64_t number, int64_t this_update, int64_t next_update, struct mca_buf *out) MCA_WUR;
+
+#define CA_OCSP_MAX_REQUEST 8192
+
+enum ca_ocsp_status { CA_OCSP_GOOD, CA_OCSP_REVOKED, CA_OCSP_UNKNOWN };
+
+/* RFC 6960 4.2.1 responseStatus values for unsigned error responses. */
+enum ca_ocsp_error {
+	CA_OCSP_MALFORMED_REQUEST = 1,
+	CA_OCSP_INTERNAL_ERROR = 2,
+	CA_OCSP_TRY_LATER = 3,
+	CA_OCSP_UNAUTHORIZED = 6,
+};
+
+struct ca_ocsp_req;
+
+/* Parses a DER OCSPRequest (RFC 6960 4.1.1) with exactly one Request
+ * (more are MCA_ERR_PARSE: meshca answers one certificate per request).
+ * Bounded by CA_OCSP_MAX_REQUEST. */
+enum mca_err ca_ocsp_req_parse(const unsigned char *der, size_t len, struct ca_ocsp_req **out) MCA_WUR;
+void ca_ocsp_req_free(struct ca_ocsp_req *req);
+/* The serial asked about, and whether the CertID's issuerNameHash and
+ * issuerKeyHash name this signer (else the answer is "unknown"). */
+enum mca_err ca_ocsp_req_serial(const struct ca_ocsp_req *req, const struct ca_signer *s,
+    char serial[CA_SERIAL_HEX_MAX], bool *ours) MCA_WUR;
+bool ca_ocsp_req_has_nonce(const struct ca_ocsp_req *req);
+
+struct ca_ocsp_answer {
+	enum ca_ocsp_status	status;
+	int64_t			revoked_at;	/* CA_OCSP_REVOKED only */
+	int			reason;		/* CA_OCSP_REVOKED only; -1 none */
+	int64_t			this_update;
+	int64_t			next_update;
+};
+
+/* A successful BasicOCSPResponse for the request's CertID, signed by the
+ * intermediate (RFC 6960 4.2.2.2: the CA itself), responderID byKey,
+ * echoing the request's nonce extension when it has one (RFC 8954). */
+enum mca_err ca_ocsp_respond(const struct ca_signer *s, const struct ca_ocsp_req *req,
+    const struct ca_ocsp_answer *a, int64_t produced_at, struct mca_buf *out) MCA_WUR;
+/* An OCSPResponse carrying only an error status (no responseBytes). */
+enum mca_err ca_ocsp_error_response(enum ca_ocsp_error status, struct mca_buf *out) MCA_WUR;
 
 /* ---- bootstrap (bootstrap.c), used by `meshca init` only ------------ */
 

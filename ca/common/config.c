@@ -26,6 +26,7 @@ static const char *const known_keys[] = {
 	"token_ttl",		/* enrollment token lifetime by default */
 	"log_format",		/* logfmt | json */
 	"log_level",		/* debug | info | warn | error */
+	"public_url",		/* base URL relying parties reach meshcad at, for CRL/OCSP/AIA URLs in certificates */
 	"url",			/* CLI: meshcad base URL */
 	"admin_cert",		/* CLI: admin client certificate (PEM) */
 	"admin_key",		/* CLI: admin client key (PEM, 0600) */

@@ -310,7 +310,7 @@ keys_same(const struct ca_key *a, const struct ca_key *b)
 {
 	struct ca_csr *ca = csr_make(a, "a", NULL), *cb = csr_make(b, "b", NULL);
 	struct ca_issued ia, ib;
-	struct ca_leaf_req req = { SPIFFE, "x", NULL, 3600, F.now };
+	struct ca_leaf_req req = { .spiffe_id = SPIFFE, .common_name = "x", .sans = NULL, .ttl = 3600, .now = F.now };
 	gnutls_x509_crt_t xa, xb;
 	unsigned char ida[32], idb[32];
 
@@ -657,7 +657,7 @@ test_leaf_profile(void **state)
 	struct ca_sans sans = { 0 };
 	struct ca_csr *csr;
 	struct ca_issued out;
-	struct ca_leaf_req req = { SPIFFE, "payments", &sans, 3600, F.now };
+	struct ca_leaf_req req = { .spiffe_id = SPIFFE, .common_name = "payments", .sans = &sans, .ttl = 3600, .now = F.now };
 	gnutls_x509_crt_t leaf, inter = crt_import(ca_cert_der(F.inter));
 	gnutls_x509_crt_t chain[2];
 	struct sans_seen seen;
@@ -753,7 +753,7 @@ test_leaf_ignores_csr_identity(void **state)
 {
 	struct ca_csr *csr = csr_fixture("p256-sans.csr");
 	struct ca_issued out;
-	struct ca_leaf_req req = { SPIFFE, "payments", NULL, 600, F.now };
+	struct ca_leaf_req req = { .spiffe_id = SPIFFE, .common_name = "payments", .sans = NULL, .ttl = 600, .now = F.now };
 	struct sans_seen seen;
 	gnutls_x509_crt_t leaf;
 	char dn[256];
@@ -781,7 +781,7 @@ test_leaf_validity_cap(void **state)
 {
 	struct ca_csr *csr = csr_make(F.leaf_key, "x", NULL);
 	struct ca_issued out;
-	struct ca_leaf_req req = { SPIFFE, "x", NULL, INT64_MAX, F.now };
+	struct ca_leaf_req req = { .spiffe_id = SPIFFE, .common_name = "x", .sans = NULL, .ttl = INT64_MAX, .now = F.now };
 
 	(void)state;
 	assert_rc(ca_issue_leaf(F.signer, csr, &req, &out), MCA_OK);
@@ -811,7 +811,7 @@ test_leaf_refusals(void **state)
 	struct ca_csr *csr = csr_make(F.leaf_key, "x", NULL);
 	struct ca_sans range = { 0 };
 	struct ca_issued out;
-	struct ca_leaf_req req = { SPIFFE, "x", NULL, 3600, F.now };
+	struct ca_leaf_req req = { .spiffe_id = SPIFFE, .common_name = "x", .sans = NULL, .ttl = 3600, .now = F.now };
 	char longcn[80];
 
 	(void)state;
@@ -864,7 +864,7 @@ test_issue_all_key_types(void **state)
 		hierarchy_make(ca_types[i], tag, &s);
 		for (size_t j = 0; j < sizeof(csrs) / sizeof(csrs[0]); j++) {
 			struct ca_csr *csr = csr_fixture(csrs[j]);
-			struct ca_leaf_req req = { SPIFFE, "w", NULL, 3600, F.now };
+			struct ca_leaf_req req = { .spiffe_id = SPIFFE, .common_name = "w", .sans = NULL, .ttl = 3600, .now = F.now };
 			struct ca_issued out;
 			gnutls_x509_crt_t chain[2];
 

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include <gnutls/gnutls.h>
+#include <gnutls/abstract.h>
 #include <gnutls/crypto.h>
 #include <gnutls/x509.h>
 #include <jansson.h>
@@ -37,6 +38,7 @@ struct api_ctx {
 	int64_t			 default_ttl;
 	int64_t			 min_ttl;
 	int64_t			 token_ttl;
+	int64_t			 admin_max_ttl;	/* cap (and default) of renewed admin certificates */
 	gnutls_x509_trust_list_t client_trust;	/* root + intermediate */
 	char			 admin_prefix[320];	/* spiffe://<td>/meshca/admin/ */
 	/* From public_url: where relying parties find the CRL, the OCSP
@@ -44,6 +46,8 @@ struct api_ctx {
 	char			 crl_url[600];
 	char			 ocsp_url[600];
 	char			 ca_issuers_url[600];
+	struct api_revocation	*revocation;	/* CRL and OCSP state (revocation.c) */
+	_Atomic int		 inflight;	/* requests begun and not completed */
 };
 
 /* Sets the revocation pointers of a leaf request from the context. */
@@ -133,12 +137,109 @@ enum MHD_Result route_health(struct api_request *r, const char *arg);
 enum MHD_Result route_roots(struct api_request *r, const char *arg);
 enum MHD_Result route_roots_pem(struct api_request *r, const char *arg);
 enum MHD_Result route_enroll(struct api_request *r, const char *arg);
+enum MHD_Result route_renew(struct api_request *r, const char *arg);
 enum MHD_Result route_service_create(struct api_request *r, const char *arg);
 enum MHD_Result route_service_list(struct api_request *r, const char *arg);
 enum MHD_Result route_service_get(struct api_request *r, const char *arg);
 enum MHD_Result route_token_create(struct api_request *r, const char *arg);
 enum MHD_Result route_cert_list(struct api_request *r, const char *arg);
 enum MHD_Result route_cert_get(struct api_request *r, const char *arg);
+enum MHD_Result route_revoke(struct api_request *r, const char *arg);
+enum MHD_Result route_service_disable(struct api_request *r, const char *arg);
+enum MHD_Result route_service_enable(struct api_request *r, const char *arg);
+enum MHD_Result route_crl(struct api_request *r, const char *arg);
+enum MHD_Result route_crl_pem(struct api_request *r, const char *arg);
+enum MHD_Result route_intermediate(struct api_request *r, const char *arg);
+enum MHD_Result route_ocsp_post(struct api_request *r, const char *arg);
+enum MHD_Result route_ocsp_get(struct api_request *r, const char *arg);
+
+/* ---- revocation: the CRL and the OCSP cache (revocation.c) ----------- */
+
+struct api_revocation;
+struct mca_config;
+
+/* Reads crl_validity (default 24 h) and ocsp_validity (default 1 h) from
+ * cfg, builds a first CRL (numbered after the last one recorded) and
+ * starts the thread that rebuilds it after revocations and at half its
+ * validity.  Call before serving; api_revocation_stop after the server
+ * has stopped (it joins the thread; a no-op when never started). */
+enum mca_err api_revocation_start(struct api_ctx *ctx, const struct mca_config *cfg) MCA_WUR;
+void api_revocation_stop(struct api_ctx *ctx);
+/* A certificate was revoked (serial), or several (NULL): drops cached
+ * OCSP responses for it (all of them for NULL) and asks for a CRL
+ * rebuild, which follows within ~200 ms, coalescing bursts. */
+void api_revocation_changed(struct api_ctx *ctx, const char *serial);
+
+/* The current CRL, shared read-only; release with api_crl_put. */
+struct api_crl {
+	struct mca_buf	der;
+	struct mca_buf	pem;
+	uint64_t	number;
+	int64_t		this_update;
+	int64_t		next_update;
+	size_t		entries;
+};
+
+const struct api_crl *api_crl_get(struct api_ctx *ctx);	/* NULL before the first build */
+void api_crl_put(struct api_ctx *ctx, const struct api_crl *crl);
+
+/* OCSP responses to nonce-less requests, keyed by the SHA-256 of the
+ * request, reused until refresh_at.  api_ocsp_cache_gen is read before
+ * looking the status up: api_ocsp_cache_put drops the response when a
+ * revocation came in between (the generation moved). */
+#define API_OCSP_KEY_LEN 32
+uint64_t api_ocsp_cache_gen(struct api_ctx *ctx);
+bool api_ocsp_cache_get(struct api_ctx *ctx, const unsigned char key[API_OCSP_KEY_LEN],
+    int64_t now, struct mca_buf *out);
+void api_ocsp_cache_put(struct api_ctx *ctx, const unsigned char key[API_OCSP_KEY_LEN],
+    const char *serial, uint64_t gen, int64_t refresh_at, const struct mca_buf *der);
+/* Lifetime of an OCSP response (ocsp_validity). */
+int64_t api_ocsp_validity(struct api_ctx *ctx);
+
+/* ---- meshcad's own TLS identity (tls.c) ----------------------------- */
+
+struct api_tls;
+
+/* Loads the server credential, rotating it at once when it is missing,
+ * mismatched or due, and starts the thread that rotates it at 2/3 of its
+ * lifetime.  ttl: lifetime of new server certificates, 0 = as now. */
+enum mca_err api_tls_open(struct api_ctx *ctx, const char *cert_path, const char *key_path,
+    int64_t ttl, struct api_tls **out) MCA_WUR;
+void api_tls_free(struct api_tls *t);
+/* GnuTLS certificate retrieve function (MHD_OPTION_HTTPS_CERT_CALLBACK). */
+int api_tls_retrieve(gnutls_session_t session, const gnutls_datum_t *req_ca_rdn, int nreqs,
+    const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length, gnutls_pcert_st **pcert,
+    unsigned int *pcert_length, gnutls_privkey_t *pkey);
+
+/* ---- issuing a leaf (route_enroll.c, shared with route_renew.c) ------ */
+
+/* A leaf certificate on its way out: the verified CSR, the names granted,
+ * the request (identity, TTL, now) and, once signed, the result. */
+struct api_leaf {
+	struct ca_csr		*csr;
+	struct ca_sans		 granted;
+	struct ca_leaf_req	 req;	/* .sans and the URLs are set when issuing */
+	struct ca_issued	 issued;
+};
+
+void api_leaf_clear(struct api_leaf *leaf);
+/* Parses text as a CSR (signature verified once) whose key type is in
+ * mask (MCA_ERR_CSR_PARSE, MCA_ERR_CSR_SIGNATURE, MCA_ERR_WEAK_KEY,
+ * MCA_ERR_KEY_TYPE). */
+enum mca_err api_leaf_csr(struct api_leaf *leaf, const char *text, uint32_t mask) MCA_WUR;
+/* The DNS names and IP ranges a service may hold, as a SAN set. */
+enum mca_err api_service_sans(const struct db_service *svc, struct ca_sans *allowed) MCA_WUR;
+/* TTL: v (seconds or a duration string; NULL: def), at least min_ttl
+ * (MCA_ERR_TTL), capped at max. */
+enum mca_err api_ttl(const struct api_request *r, const json_t *v, int64_t def, int64_t max,
+    int64_t *ttl) MCA_WUR;
+/* Signs the leaf, fills rec's certificate fields (the caller sets
+ * service_id, kind, spiffe_id, renewed_from) and hands it to commit,
+ * which must return only once the record is durable. */
+enum mca_err api_issue_record(struct api_request *r, struct api_leaf *leaf, struct db_cert *rec,
+    enum mca_err (*commit)(struct api_request *, void *, const struct db_cert *), void *arg) MCA_WUR;
+/* 201 with certificate, chain, roots, serial, spiffe_id, validity, names. */
+enum MHD_Result api_leaf_reply(struct api_request *r, const struct api_leaf *leaf);
 
 /* ---- server (server.c) ---------------------------------------------- */
 
@@ -150,12 +251,12 @@ struct api_listen {
 };
 
 enum mca_err api_listen_parse(const char *text, struct api_listen *out) MCA_WUR;
-/* Starts serving with the TLS key and certificate chain (PEM). */
+/* Starts serving; the server certificate comes from api_tls_retrieve. */
 enum mca_err api_server_start(struct api_ctx *ctx, const struct api_listen *l,
-    const struct mca_buf *key_pem, const struct mca_buf *cert_pem, struct api_server **out) MCA_WUR;
+    struct api_server **out) MCA_WUR;
 uint16_t api_server_port(const struct api_server *s);
 /* Stops accepting, lets requests in flight finish (up to grace seconds),
- * then stops. */
+ * then closes every connection, idle keep-alive ones included. */
 void api_server_stop(struct api_server *s, int grace);
 
 #endif

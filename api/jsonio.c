@@ -195,6 +195,13 @@ api_cert_json(const struct db_cert *c, bool with_pem)
 	    "status", db_cert_status_name(c->status),
 	    "renewed_from", c->renewed_from ? json_string(c->renewed_from) : json_null(),
 	    "created_at", api_json_time(c->created_at));
+	if (o != NULL && (json_object_set_new(o, "revoked_at", c->revoked_at != 0 ?
+	    api_json_time(c->revoked_at) : json_null()) != 0 ||
+	    json_object_set_new(o, "revocation_reason", c->revocation_reason >= 0 ?
+	    json_string(ca_crl_reason_name(c->revocation_reason)) : json_null()) != 0)) {
+		json_decref(o);
+		return NULL;
+	}
 	if (o != NULL && with_pem && c->der != NULL) {
 		struct ca_cert *cert = NULL;
 

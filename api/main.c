@@ -21,7 +21,6 @@
 #include "ca/common/timefmt.h"
 
 #define STOP_GRACE_SECONDS 10
-#define PEM_MAX (256 * 1024)
 
 struct options {
 	const char	*config;
@@ -165,7 +164,8 @@ setup_ctx(const struct mca_config *cfg, struct api_ctx *ctx)
 	snprintf(ctx->trust_domain, sizeof(ctx->trust_domain), "%s", td);
 	if ((rc = mca_config_duration(cfg, "default_ttl", 24 * 3600, &ctx->default_ttl)) != MCA_OK ||
 	    (rc = mca_config_duration(cfg, "min_ttl", 300, &ctx->min_ttl)) != MCA_OK ||
-	    (rc = mca_config_duration(cfg, "token_ttl", 3600, &ctx->token_ttl)) != MCA_OK)
+	    (rc = mca_config_duration(cfg, "token_ttl", 3600, &ctx->token_ttl)) != MCA_OK ||
+	    (rc = mca_config_duration(cfg, "admin_max_ttl", 90 * 86400, &ctx->admin_max_ttl)) != MCA_OK)
 		return rc;
 	if (ctx->min_ttl < 1 || ctx->default_ttl < ctx->min_ttl)
 		return mca_err_set(MCA_ERR_CONFIG, "need 1s <= min_ttl <= default_ttl");
@@ -185,17 +185,19 @@ setup_ctx(const struct mca_config *cfg, struct api_ctx *ctx)
 }
 
 static enum mca_err
-load_tls(const struct mca_config *cfg, struct mca_buf *key, struct mca_buf *cert)
+open_tls(const struct mca_config *cfg, struct api_ctx *ctx, struct api_tls **out)
 {
 	char kpath[PATH_MAX], cpath[PATH_MAX];
+	int64_t ttl = 0;
 	enum mca_err rc;
 
 	if ((rc = config_path(cfg, "server_key", kpath)) != MCA_OK ||
 	    (rc = config_path(cfg, "server_cert", cpath)) != MCA_OK ||
-	    (rc = mca_file_read(kpath, PEM_MAX, key)) != MCA_OK ||
-	    (rc = mca_file_read(cpath, PEM_MAX, cert)) != MCA_OK)
+	    (rc = mca_config_duration(cfg, "server_ttl", 0, &ttl)) != MCA_OK)
 		return rc;
-	return MCA_OK;
+	if (ttl != 0 && ttl < 2)
+		return mca_err_set(MCA_ERR_CONFIG, "server_ttl must be at least 2s");
+	return api_tls_open(ctx, cpath, kpath, ttl, out);
 }
 
 static enum mca_err
@@ -235,22 +237,19 @@ block_signals(sigset_t *set)
 static int
 serve(const struct mca_config *cfg, const struct options *o, struct api_ctx *ctx)
 {
-	struct mca_buf key, cert;
 	struct api_listen l;
 	struct api_server *srv = NULL;
+	struct api_tls *tls = NULL;
 	const char *listen = o->listen ? o->listen : mca_config_get(cfg, "listen");
 	sigset_t set;
 	enum mca_err rc;
 	int sig = 0;
 
-	mca_buf_init(&key, PEM_MAX, true);
-	mca_buf_init(&cert, PEM_MAX, false);
 	block_signals(&set);
 	if ((rc = api_listen_parse(listen ? listen : "127.0.0.1:8443", &l)) != MCA_OK ||
-	    (rc = load_tls(cfg, &key, &cert)) != MCA_OK ||
-	    (rc = api_server_start(ctx, &l, &key, &cert, &srv)) != MCA_OK)
+	    (rc = open_tls(cfg, ctx, &tls)) != MCA_OK ||
+	    (rc = api_server_start(ctx, &l, &srv)) != MCA_OK)
 		goto out;
-	mca_buf_free(&key);
 	if (o->port_file != NULL && (rc = write_port_file(o->port_file, api_server_port(srv))) != MCA_OK)
 		goto out;
 	log_ready(ctx, &l, api_server_port(srv));
@@ -260,8 +259,7 @@ serve(const struct mca_config *cfg, const struct options *o, struct api_ctx *ctx
 	api_server_stop(srv, STOP_GRACE_SECONDS);
 	srv = NULL;
 out:
-	mca_buf_free(&key);
-	mca_buf_free(&cert);
+	api_tls_free(tls);
 	if (rc != MCA_OK)
 		fprintf(stderr, "meshcad: %s: %s\n", mca_strerror(rc), mca_err_detail());
 	return rc == MCA_OK ? 0 : 1;
@@ -282,7 +280,8 @@ main(int argc, char **argv)
 	if ((rc = ca_global_init()) != MCA_OK ||
 	    (rc = mca_config_load(o.config, &cfg)) != MCA_OK ||
 	    (rc = setup_logging(cfg, &o)) != MCA_OK ||
-	    (rc = setup_ctx(cfg, &ctx)) != MCA_OK) {
+	    (rc = setup_ctx(cfg, &ctx)) != MCA_OK ||
+	    (rc = api_revocation_start(&ctx, cfg)) != MCA_OK) {
 		fprintf(stderr, "meshcad: %s: %s\n", mca_strerror(rc), mca_err_detail());
 		goto out;
 	}
@@ -290,6 +289,7 @@ main(int argc, char **argv)
 	if (status == 0)
 		mca_log(MCA_LOG_INFO, "meshcad stopped", (const char *)NULL);
 out:
+	api_revocation_stop(&ctx);	/* after the server: handlers use it */
 	api_auth_free(&ctx);
 	ca_signer_free(ctx.signer);
 	db_close(ctx.db);

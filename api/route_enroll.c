@@ -23,9 +23,7 @@ struct enroll {
 	json_t			*ttl, *dns, *ips;
 	unsigned char		 hash[DB_TOKEN_HASH_LEN];
 	struct db_service	 svc;
-	struct ca_csr		*csr;
-	struct ca_sans		 granted;
-	struct ca_issued	 issued;
+	struct api_leaf		 leaf;
 	int64_t			 now;
 };
 
@@ -33,9 +31,7 @@ static void
 enroll_clear(struct enroll *e)
 {
 	db_service_clear(&e->svc);
-	ca_csr_free(e->csr);
-	ca_sans_clear(&e->granted);
-	ca_issued_clear(&e->issued);
+	api_leaf_clear(&e->leaf);
 	mca_wipe(e->hash, sizeof(e->hash));
 }
 
@@ -60,8 +56,8 @@ enroll_token(struct api_request *r, struct enroll *e)
 	return MCA_OK;
 }
 
-static enum mca_err
-service_allowed(const struct db_service *svc, struct ca_sans *allowed)
+enum mca_err
+api_service_sans(const struct db_service *svc, struct ca_sans *allowed)
 {
 	enum mca_err rc;
 
@@ -82,16 +78,16 @@ enroll_names(struct enroll *e)
 	struct ca_sans allowed = { 0 }, requested = { 0 };
 	enum mca_err rc;
 
-	if ((rc = service_allowed(&e->svc, &allowed)) != MCA_OK)
+	if ((rc = api_service_sans(&e->svc, &allowed)) != MCA_OK)
 		goto out;
 	if (e->dns != NULL || e->ips != NULL) {
 		if ((rc = api_json_dns(e->dns, "dns_names", true, &requested)) != MCA_OK ||
 		    (rc = api_json_ips(e->ips, "ip_addresses", false, &requested)) != MCA_OK)
 			goto out;
-	} else if ((rc = ca_csr_sans(e->csr, &requested)) != MCA_OK) {
+	} else if ((rc = ca_csr_sans(e->leaf.csr, &requested)) != MCA_OK) {
 		goto out;
 	}
-	if ((rc = ca_sans_authorize(&allowed, &requested, &e->granted)) != MCA_OK)
+	if ((rc = ca_sans_authorize(&allowed, &requested, &e->leaf.granted)) != MCA_OK)
 		rc = mca_err_set(rc, "service %s: %s", e->svc.name, mca_err_detail());
 out:
 	ca_sans_clear(&allowed);
@@ -99,20 +95,34 @@ out:
 	return rc;
 }
 
-static enum mca_err
-enroll_ttl(struct api_request *r, struct enroll *e, int64_t *ttl)
+enum mca_err
+api_ttl(const struct api_request *r, const json_t *v, int64_t def, int64_t max, int64_t *ttl)
 {
 	enum mca_err rc;
 
-	*ttl = e->svc.default_ttl;
-	if (e->ttl != NULL && (rc = api_json_duration(e->ttl, "ttl", ttl)) != MCA_OK)
+	*ttl = def;
+	if (v != NULL && (rc = api_json_duration(v, "ttl", ttl)) != MCA_OK)
 		return rc;
 	if (*ttl < r->ctx->min_ttl)
 		return mca_err_set(MCA_ERR_TTL, "ttl %llds is below the minimum of %llds",
 		    (long long)*ttl, (long long)r->ctx->min_ttl);
-	if (*ttl > e->svc.max_ttl)	/* capped, as step-ca and Vault do */
-		*ttl = e->svc.max_ttl;
+	if (*ttl > max)	/* capped, as step-ca and Vault do */
+		*ttl = max;
 	return MCA_OK;
+}
+
+static enum mca_err
+enroll_ttl(struct api_request *r, struct enroll *e, int64_t *ttl)
+{
+	return api_ttl(r, e->ttl, e->svc.default_ttl, e->svc.max_ttl, ttl);
+}
+
+static void
+ip_texts_free(char **list, size_t n)
+{
+	for (size_t i = 0; list != NULL && i < n; i++)
+		free(list[i]);
+	free(list);
 }
 
 static char **
@@ -141,64 +151,95 @@ api_leaf_urls(const struct api_ctx *ctx, struct ca_leaf_req *req)
 	req->ca_issuers_url = ctx->ca_issuers_url[0] ? ctx->ca_issuers_url : NULL;
 }
 
+void
+api_leaf_clear(struct api_leaf *leaf)
+{
+	ca_csr_free(leaf->csr);
+	leaf->csr = NULL;
+	ca_sans_clear(&leaf->granted);
+	ca_issued_clear(&leaf->issued);
+}
+
+/* The CSR, its signature verified once, with a key type in mask. */
+enum mca_err
+api_leaf_csr(struct api_leaf *leaf, const char *text, uint32_t mask)
+{
+	enum mca_err rc;
+
+	if ((rc = ca_csr_parse((const unsigned char *)text, strlen(text), &leaf->csr)) != MCA_OK)
+		return rc;
+	return ca_csr_check_key(leaf->csr, mask);
+}
+
+/* Signs leaf->req for leaf->csr, then records it with commit (which
+ * must be durable before it returns): nothing leaves unrecorded. */
+enum mca_err
+api_issue_record(struct api_request *r, struct api_leaf *leaf, struct db_cert *rec,
+    enum mca_err (*commit)(struct api_request *, void *, const struct db_cert *), void *arg)
+{
+	char **ips = NULL;
+	enum mca_err rc;
+
+	api_leaf_urls(r->ctx, &leaf->req);
+	leaf->req.sans = &leaf->granted;
+	if ((rc = ca_issue_leaf(r->ctx->signer, leaf->csr, &leaf->req, &leaf->issued)) != MCA_OK)
+		return rc;
+	if ((ips = ip_texts(&leaf->granted)) == NULL)
+		return MCA_ERR_NOMEM;
+	rec->serial = leaf->issued.serial;
+	rec->dns_names = leaf->granted.dns;
+	rec->ndns = leaf->granted.ndns;
+	rec->ip_addresses = ips;
+	rec->nips = leaf->granted.nips;
+	rec->not_before = leaf->issued.not_before;
+	rec->not_after = leaf->issued.not_after;
+	rec->der = leaf->issued.der.data;
+	rec->der_len = leaf->issued.der.len;
+	rec->status = DB_CERT_ACTIVE;
+	rc = commit(r, arg, rec);
+	ip_texts_free(ips, leaf->granted.nips);
+	return rc;
+}
+
+static enum mca_err
+enroll_commit(struct api_request *r, void *arg, const struct db_cert *rec)
+{
+	struct enroll *e = arg;
+
+	return db_enroll_commit(r->ctx->db, e->hash, e->now, rec);
+}
+
 /* Sign, then record durably together with consuming the token. */
 static enum mca_err
 enroll_issue(struct api_request *r, struct enroll *e, int64_t ttl)
 {
-	struct ca_leaf_req req = {
-		.spiffe_id = e->svc.spiffe_id, .common_name = e->svc.name,
-		.sans = &e->granted, .ttl = ttl, .now = e->now,
-	};
-	struct db_cert rec = { 0 };
-	char **ips = NULL;
-	enum mca_err rc;
+	struct db_cert rec = { .service_id = e->svc.id, .kind = DB_CERT_WORKLOAD,
+	    .spiffe_id = e->svc.spiffe_id };
 
-	api_leaf_urls(r->ctx, &req);
-	if ((rc = ca_issue_leaf(r->ctx->signer, e->csr, &req, &e->issued)) != MCA_OK)
-		return rc;
-	if ((ips = ip_texts(&e->granted)) == NULL)
-		return MCA_ERR_NOMEM;
-	rec.serial = e->issued.serial;
-	rec.service_id = e->svc.id;
-	rec.kind = DB_CERT_WORKLOAD;
-	rec.spiffe_id = e->svc.spiffe_id;
-	rec.dns_names = e->granted.dns;
-	rec.ndns = e->granted.ndns;
-	rec.ip_addresses = ips;
-	rec.nips = e->granted.nips;
-	rec.not_before = e->issued.not_before;
-	rec.not_after = e->issued.not_after;
-	rec.der = e->issued.der.data;
-	rec.der_len = e->issued.der.len;
-	rec.status = DB_CERT_ACTIVE;
-	rc = db_enroll_commit(r->ctx->db, e->hash, e->now, &rec);
-	for (size_t i = 0; i < e->granted.nips; i++)
-		free(ips[i]);
-	free(ips);
-	return rc;
+	e->leaf.req = (struct ca_leaf_req){ .spiffe_id = e->svc.spiffe_id,
+	    .common_name = e->svc.name, .ttl = ttl, .now = e->now };
+	return api_issue_record(r, &e->leaf, &rec, enroll_commit, e);
 }
 
-static enum MHD_Result
-enroll_reply(struct api_request *r, struct enroll *e)
+enum MHD_Result
+api_leaf_reply(struct api_request *r, const struct api_leaf *leaf)
 {
 	const struct mca_buf *chain = ca_signer_chain_pem(r->ctx->signer);
 	const struct mca_buf *roots = ca_signer_roots_pem(r->ctx->signer);
-	char **ips = ip_texts(&e->granted);
+	char **ips = ip_texts(&leaf->granted);
 	json_t *o;
 
 	o = json_pack("{s:s%, s:s%, s:s%, s:s, s:s, s:o, s:o, s:o, s:o}",
-	    "certificate", (const char *)e->issued.pem.data, e->issued.pem.len,
+	    "certificate", (const char *)leaf->issued.pem.data, leaf->issued.pem.len,
 	    "chain", (const char *)chain->data, chain->len,
 	    "roots", (const char *)roots->data, roots->len,
-	    "serial", e->issued.serial,
-	    "spiffe_id", e->svc.spiffe_id,
-	    "not_before", api_json_time(e->issued.not_before),
-	    "not_after", api_json_time(e->issued.not_after),
-	    "dns_names", api_json_strings(e->granted.dns, e->granted.ndns),
-	    "ip_addresses", ips ? api_json_strings(ips, e->granted.nips) : NULL);
-	for (size_t i = 0; ips != NULL && i < e->granted.nips; i++)
-		free(ips[i]);
-	free(ips);
+	    "serial", leaf->issued.serial,
+	    "spiffe_id", leaf->req.spiffe_id,
+	    "not_before", api_json_time(leaf->issued.not_before),
+	    "not_after", api_json_time(leaf->issued.not_after),
+	    "dns_names", api_json_strings(leaf->granted.dns, leaf->granted.ndns),
+	    "ip_addresses", ips ? api_json_strings(ips, leaf->granted.nips) : NULL);
+	ip_texts_free(ips, leaf->granted.nips);
 	return api_reply_json(r, 201, o);
 }
 
@@ -223,8 +264,7 @@ route_enroll(struct api_request *r, const char *arg)
 		goto out;
 	}
 	if ((rc = enroll_token(r, &e)) != MCA_OK ||
-	    (rc = ca_csr_parse((const unsigned char *)e.csr_text, strlen(e.csr_text), &e.csr)) != MCA_OK ||
-	    (rc = ca_csr_check_key(e.csr, e.svc.key_types)) != MCA_OK ||
+	    (rc = api_leaf_csr(&e.leaf, e.csr_text, e.svc.key_types)) != MCA_OK ||
 	    (rc = enroll_names(&e)) != MCA_OK ||
 	    (rc = enroll_ttl(r, &e, &ttl)) != MCA_OK ||
 	    (rc = enroll_issue(r, &e, ttl)) != MCA_OK) {
@@ -235,8 +275,8 @@ route_enroll(struct api_request *r, const char *arg)
 		goto out;
 	}
 	mca_log(MCA_LOG_INFO, "certificate issued", "id", r->id, "service", e.svc.name,
-	    "serial", e.issued.serial, "spiffe_id", e.svc.spiffe_id, (const char *)NULL);
-	ret = enroll_reply(r, &e);
+	    "serial", e.leaf.issued.serial, "spiffe_id", e.svc.spiffe_id, (const char *)NULL);
+	ret = api_leaf_reply(r, &e.leaf);
 out:
 	enroll_clear(&e);
 	json_decref(body);

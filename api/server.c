@@ -26,8 +26,6 @@ struct api_server {
 	struct MHD_Daemon	*daemon;
 	struct api_ctx		*ctx;
 	struct mca_buf		 trust_pem;	/* kept alive for MHD */
-	struct mca_buf		 key_pem;
-	struct mca_buf		 cert_pem;
 	uint16_t		 port;
 };
 
@@ -42,15 +40,26 @@ static const struct route routes[] = {
 	{ "GET",  "/v1/roots",			route_roots },
 	{ "GET",  "/v1/roots.pem",		route_roots_pem },
 	{ "POST", "/v1/enroll",			route_enroll },
+	{ "POST", "/v1/renew",			route_renew },
 	{ "POST", "/v1/services",		route_service_create },
 	{ "GET",  "/v1/services",		route_service_list },
 	{ "GET",  "/v1/services/*",		route_service_get },
 	{ "POST", "/v1/services/*/tokens",	route_token_create },
 	{ "GET",  "/v1/certificates",		route_cert_list },
 	{ "GET",  "/v1/certificates/*",		route_cert_get },
+	{ "POST", "/v1/revoke",			route_revoke },
+	{ "POST", "/v1/services/*/disable",	route_service_disable },
+	{ "POST", "/v1/services/*/enable",	route_service_enable },
+	{ "GET",  "/v1/crl",			route_crl },
+	{ "GET",  "/v1/crl.pem",		route_crl_pem },
+	{ "GET",  "/v1/intermediate.crt",	route_intermediate },
+	{ "POST", "/v1/ocsp",			route_ocsp_post },
+	{ "GET",  "/v1/ocsp/**",		route_ocsp_get },
 };
 
-/* Matches path against pattern; the '*' segment is copied to arg. */
+/* Matches path against pattern; the '*' segment is copied to arg.  A
+ * final "**" matches the rest of the path, slashes included (base64 in
+ * GET /v1/ocsp/{base64} may hold '/'). */
 static bool
 route_match(const char *pattern, const char *path, char *arg, size_t argsz)
 {
@@ -63,10 +72,10 @@ route_match(const char *pattern, const char *path, char *arg, size_t argsz)
 	if (strncmp(pattern, path, pre) != 0)
 		return false;
 	path += pre;
-	seg = strcspn(path, "/");
+	seg = strcmp(star, "**") == 0 ? strlen(path) : strcspn(path, "/");
 	if (seg == 0 || seg >= argsz)
 		return false;
-	if (strcmp(star + 1, path + seg) != 0)
+	if (star[1] != '*' && strcmp(star + 1, path + seg) != 0)
 		return false;
 	memcpy(arg, path, seg);
 	arg[seg] = '\0';
@@ -105,6 +114,7 @@ request_new(struct api_ctx *ctx, struct MHD_Connection *conn, const char *method
 
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return NULL;
+	ctx->inflight++;
 	r->ctx = ctx;
 	r->conn = conn;
 	r->method = method;
@@ -117,6 +127,9 @@ request_new(struct api_ctx *ctx, struct MHD_Connection *conn, const char *method
 	return r;
 }
 
+/* A body declared beyond what we would drain is refused at once (the
+ * connection then closes); a smaller oversize body is drained and
+ * answered 413 at its end, so the client reliably reads the answer. */
 static bool
 declared_too_big(struct MHD_Connection *conn)
 {
@@ -127,7 +140,7 @@ declared_too_big(struct MHD_Connection *conn)
 	if (cl == NULL)
 		return false;
 	n = strtoull(cl, &end, 10);
-	return *end != '\0' || n > API_MAX_BODY;
+	return *end != '\0' || n > API_MAX_DISCARD;
 }
 
 static enum MHD_Result
@@ -199,6 +212,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_Re
 	    "actor", r->peer.verified ? r->peer.spiffe_id : NULL,
 	    "aborted", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? NULL : "true",
 	    (const char *)NULL);
+	r->ctx->inflight--;
 	mca_buf_free(&r->body);
 	free(r);
 	*con_cls = NULL;
@@ -277,14 +291,11 @@ server_free(struct api_server *s)
 	if (s->daemon != NULL)
 		MHD_stop_daemon(s->daemon);
 	mca_buf_free(&s->trust_pem);
-	mca_buf_free(&s->key_pem);
-	mca_buf_free(&s->cert_pem);
 	free(s);
 }
 
 enum mca_err
-api_server_start(struct api_ctx *ctx, const struct api_listen *l,
-    const struct mca_buf *key_pem, const struct mca_buf *cert_pem, struct api_server **out)
+api_server_start(struct api_ctx *ctx, const struct api_listen *l, struct api_server **out)
 {
 	struct api_server *s;
 	struct sockaddr_storage ss;
@@ -309,18 +320,13 @@ api_server_start(struct api_ctx *ctx, const struct api_listen *l,
 		rc = mca_err_set(MCA_ERR_CONFIG, "bad listen address %s", l->host);
 		goto out;
 	}
-	/* MHD reads the PEM text at start-up; keep our own NUL-terminated copies. */
-	mca_buf_init(&s->key_pem, 0, true);
-	mca_buf_init(&s->cert_pem, 0, false);
-	if ((rc = server_trust_pem(s)) != MCA_OK ||
-	    (rc = mca_buf_set(&s->key_pem, key_pem->data, key_pem->len)) != MCA_OK ||
-	    (rc = mca_buf_set(&s->cert_pem, cert_pem->data, cert_pem->len)) != MCA_OK)
+	if ((rc = server_trust_pem(s)) != MCA_OK)
 		goto out;
 	s->daemon = MHD_start_daemon(flags, l->port, NULL, NULL, on_request, ctx,
 	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,	/* first, to see all */
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-	    MHD_OPTION_HTTPS_MEM_KEY, (const char *)s->key_pem.data,
-	    MHD_OPTION_HTTPS_MEM_CERT, (const char *)s->cert_pem.data,
+	    /* Asked at every handshake, so a rotated certificate serves at once. */
+	    MHD_OPTION_HTTPS_CERT_CALLBACK, api_tls_retrieve,
 	    /* A trust list makes MHD request (not require) a client certificate. */
 	    MHD_OPTION_HTTPS_MEM_TRUST, (const char *)s->trust_pem.data,
 	    MHD_OPTION_HTTPS_PRIORITIES, API_TLS_PRIORITIES,
@@ -353,20 +359,16 @@ api_server_port(const struct api_server *s)
 void
 api_server_stop(struct api_server *s, int grace)
 {
-	const union MHD_DaemonInfo *info;
 	MHD_socket lsock;
 
 	if (s == NULL)
 		return;
 	/* Stop accepting; requests already in flight get `grace` seconds.
-	 * The listening socket is handed back to us to close. */
+	 * Idle keep-alive connections hold no request and do not delay the
+	 * stop.  The listening socket is handed back to us to close. */
 	if ((lsock = MHD_quiesce_daemon(s->daemon)) != MHD_INVALID_SOCKET)
 		close(lsock);
-	for (int i = 0; i < grace * 10; i++) {
-		info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-		if (info == NULL || info->num_connections == 0)
-			break;
+	for (int i = 0; i < grace * 10 && s->ctx->inflight > 0; i++)
 		usleep(100 * 1000);
-	}
 	server_free(s);
 }

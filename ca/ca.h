@@ -62,6 +62,7 @@ void ca_key_free(struct ca_key *k);
 /* ---- certificates (cert.c) ------------------------------------------ */
 
 struct ca_cert;
+struct ca_sans;
 
 /* First certificate of a PEM text, or DER. */
 enum mca_err ca_cert_parse(const unsigned char *data, size_t len, struct ca_cert **out) MCA_WUR;
@@ -81,6 +82,11 @@ void ca_cert_serial_hex(const struct ca_cert *c, char out[CA_SERIAL_HEX_MAX]);
 void ca_cert_fingerprint(const struct ca_cert *c, char out[CA_FINGERPRINT_HEX_LEN]);
 /* The single URI SAN, or NULL when there is none or more than one. */
 const char *ca_cert_uri(const struct ca_cert *c);
+/* MCA_OK when k is the private key of c's subject public key (SHA-256
+ * key identifiers compared), else MCA_ERR_CRYPTO. */
+enum mca_err ca_key_matches(const struct ca_key *k, const struct ca_cert *c) MCA_WUR;
+/* The certificate's DNS and IP subjectAltNames (out is cleared first). */
+enum mca_err ca_cert_sans(const struct ca_cert *c, struct ca_sans *out) MCA_WUR;
 /* Whether two SHA-256 fingerprints are equal: hex, any case, colons
  * allowed ("AB:CD:..." equals "abcd..."). */
 bool ca_fingerprint_equal(const char *a, const char *b);

@@ -10,6 +10,7 @@
 #include <gnutls/abstract.h>
 #include <gnutls/crypto.h>
 #include <gnutls/x509.h>
+#include <libtasn1.h>
 
 #include "ca/ca.h"
 
@@ -54,6 +55,13 @@ enum mca_err ca_key_matches_crt(const struct ca_key *k, gnutls_x509_crt_t crt) M
 /* names.c */
 /* Appends a binary address (len 4 or 16); duplicates ignored, CA_MAX_SANS. */
 enum mca_err ca_sans_add_ip_raw(struct ca_sans *s, const unsigned char *addr, size_t len) MCA_WUR;
+/* Adds a subjectAltName entry as GnuTLS's SAN getters return it (type,
+ * bytes): DNS names and IP addresses are kept, other types ignored. */
+enum mca_err ca_sans_add_gnutls(struct ca_sans *s, unsigned int type, const char *buf, size_t size) MCA_WUR;
+/* Reads every subjectAltName through a GnuTLS-style getter (certificate
+ * or request) into out; rule names the structure in parse errors. */
+typedef int (*ca_san_getter)(const void *obj, unsigned int seq, void *buf, size_t *size, unsigned int *type);
+enum mca_err ca_sans_collect(ca_san_getter get, const void *obj, const char *rule, struct ca_sans *out) MCA_WUR;
 
 /* signer.c */
 const struct ca_key *ca_signer_key(const struct ca_signer *s);
@@ -76,5 +84,45 @@ enum mca_err ca_crt_sign(gnutls_x509_crt_t crt, gnutls_x509_crt_t issuer,
 /* notAfter = min(now + ttl, cap), refusing ttl <= 0, overflow and an
  * issuer that has already expired. */
 enum mca_err ca_validity(int64_t now, int64_t ttl, int64_t cap, int64_t *nb, int64_t *na) MCA_WUR;
+
+/* asn1.c: the project's ASN.1 module (ca/pkix.asn) through libtasn1.
+ * Type names are those of the module ("TBSCertList"); element names are
+ * libtasn1 paths ("tbsResponseData.producedAt").  The definitions load
+ * once, on first use, thread-safely. */
+#define CA_SERIAL_MAX		20	/* RFC 5280 4.1.2.2 */
+/* A new empty element of the module's type; ca_asn1_free() releases it. */
+enum mca_err ca_asn1_create(const char *type, asn1_node *out) MCA_WUR;
+void ca_asn1_free(asn1_node *n);	/* sets *n to NULL; NULL is a no-op */
+enum mca_err ca_asn1_write(asn1_node n, const char *name, const void *value, size_t len) MCA_WUR;
+/* len 0: a NUL-terminated text value (OIDs, numbers, CHOICE names); NULL
+ * removes an OPTIONAL element. */
+enum mca_err ca_asn1_write_str(asn1_node n, const char *name, const char *value) MCA_WUR;
+/* DER of n (or of its element `name` when not NULL/"") into out, replacing it. */
+enum mca_err ca_asn1_encode(asn1_node n, const char *name, struct mca_buf *out) MCA_WUR;
+/* Strict DER of exactly len bytes into a new element of `type`; MCA_ERR_PARSE. */
+enum mca_err ca_asn1_decode(const char *type, const unsigned char *der, size_t len,
+    asn1_node *out) MCA_WUR;
+/* RFC 5280 Time: UTCTime before 2050, GeneralizedTime from 2050 (5.1.2.4). */
+#define CA_GENTIME_FROM		2524608000	/* 2050-01-01T00:00:00Z */
+enum mca_err ca_asn1_write_time(asn1_node n, const char *name, int64_t t) MCA_WUR;
+/* A GeneralizedTime element (RFC 6960 timestamps). */
+enum mca_err ca_asn1_write_gentime(asn1_node n, const char *name, int64_t t) MCA_WUR;
+enum mca_err ca_asn1_write_uint(asn1_node n, const char *name, uint64_t v) MCA_WUR;
+/* Hex serial (as ca_cert_serial_hex) to the content of a positive DER
+ * INTEGER, with the 0x00 pad when the top bit is set (up to 21 bytes). */
+enum mca_err ca_serial_from_hex(const char *hex, unsigned char out[CA_SERIAL_MAX + 1],
+    size_t *len) MCA_WUR;
+/* The signature algorithm for k: ECDSA-SHA256/384, Ed25519, RSA-SHA256. */
+enum mca_err ca_sign_alg(const struct ca_key *k, gnutls_sign_algorithm_t *alg) MCA_WUR;
+/* The AlgorithmIdentifier `name` for alg (NULL parameters for RSA only). */
+enum mca_err ca_asn1_write_sigalg(asn1_node n, const char *name,
+    gnutls_sign_algorithm_t alg) MCA_WUR;
+/* Signature over tbs; *sig is gnutls_free'd by the caller. */
+enum mca_err ca_sign(const struct ca_key *k, gnutls_sign_algorithm_t alg,
+    const unsigned char *tbs, size_t len, gnutls_datum_t *sig) MCA_WUR;
+/* Appends a DER tag and definite length (X.690 8.1.2-8.1.3) to out. */
+enum mca_err ca_der_header(unsigned char tag, size_t len, struct mca_buf *out) MCA_WUR;
+/* The subjectPublicKey BIT STRING's bytes of crt (RFC 6960 4.1.1 key hash). */
+enum mca_err ca_crt_key_bits(gnutls_x509_crt_t crt, struct mca_buf *out) MCA_WUR;
 
 #endif

@@ -207,6 +207,20 @@ ca_cert_uri(const struct ca_cert *c)
 	return c->uri;
 }
 
+static int
+crt_san(const void *obj, unsigned int seq, void *buf, size_t *size, unsigned int *type)
+{
+	return gnutls_x509_crt_get_subject_alt_name2(((const struct ca_cert *)obj)->crt, seq, buf, size, type, NULL);
+}
+
+enum mca_err
+ca_cert_sans(const struct ca_cert *c, struct ca_sans *out)
+{
+	enum mca_err rc = ca_sans_collect(crt_san, c, "RFC 5280 4.2.1.6: bad subjectAltName", out);
+
+	return rc == MCA_ERR_PARSE ? MCA_ERR_CERT_PARSE : rc;
+}
+
 /* Hex digits of a fingerprint, lowercased, colons dropped; false if malformed. */
 static bool
 fingerprint_norm(const char *s, char out[CA_FINGERPRINT_HEX_LEN])

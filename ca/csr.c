@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CSR_SAN_MAX	1024	/* longer than any DNS name or IP we accept */
 
 static bool
 csr_is_pem(const unsigned char *data, size_t len)
@@ -121,49 +120,18 @@ ca_csr_check_key(const struct ca_csr *csr, uint32_t mask)
 	    ca_key_type_name(csr->type), list[0] != '\0' ? list : "none");
 }
 
-static enum mca_err
-csr_san_add(struct ca_sans *out, unsigned int type, const char *buf, size_t size)
+static int
+crq_san(const void *obj, unsigned int seq, void *buf, size_t *size, unsigned int *type)
 {
-	switch (type) {
-	case GNUTLS_SAN_DNSNAME:
-		if (size != strlen(buf))
-			return mca_err_set(MCA_ERR_NAME, "RFC 5280 4.2.1.6: NUL byte in a "
-			    "dNSName");
-		return ca_sans_add_dns(out, buf, true);
-	case GNUTLS_SAN_IPADDRESS:
-		return ca_sans_add_ip_raw(out, (const unsigned char *)buf, size);
-	default:
-		return MCA_OK;	/* URI, e-mail...: identity comes from the service */
-	}
+	return gnutls_x509_crq_get_subject_alt_name(((const struct ca_csr *)obj)->crq, seq, buf, size, type, NULL);
 }
 
 enum mca_err
 ca_csr_sans(const struct ca_csr *csr, struct ca_sans *out)
 {
-	char buf[CSR_SAN_MAX];
-	unsigned int type;
-	enum mca_err rc = MCA_OK;
-	size_t size;
-	int r;
+	enum mca_err rc = ca_sans_collect(crq_san, csr, "RFC 2985 5.4.2: bad extension request", out);
 
-	ca_sans_clear(out);
-	for (unsigned seq = 0; rc == MCA_OK; seq++) {
-		size = sizeof(buf);
-		r = gnutls_x509_crq_get_subject_alt_name(csr->crq, seq, buf, &size, &type, NULL);
-		if (r == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
-			break;
-		if (r == GNUTLS_E_SHORT_MEMORY_BUFFER)
-			rc = mca_err_set(MCA_ERR_NAME, "subjectAltName entry longer than %d bytes",
-			    CSR_SAN_MAX - 1);
-		else if (r < 0)
-			rc = mca_err_set(MCA_ERR_CSR_PARSE, "RFC 2985 5.4.2: bad extension "
-			    "request: %s", gnutls_strerror(r));
-		else
-			rc = csr_san_add(out, type, buf, size);
-	}
-	if (rc != MCA_OK)
-		ca_sans_clear(out);
-	return rc;
+	return rc == MCA_ERR_PARSE ? MCA_ERR_CSR_PARSE : rc;
 }
 
 static enum mca_err

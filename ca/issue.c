@@ -9,6 +9,7 @@
 
 #define CN_MAX_LEN	64		/* RFC 5280 A.1: ub-common-name */
 #define TIME_MAX	253402300799	/* 9999-12-31T23:59:59Z, RFC 5280 4.1.2.5 */
+#define URL_MAX_LEN	2048		/* CRL, OCSP and caIssuers URLs */
 
 enum mca_err
 ca_serial_new(unsigned char raw[16], char out[CA_SERIAL_HEX_MAX])
@@ -171,6 +172,62 @@ leaf_set_profile(gnutls_x509_crt_t crt, const struct ca_leaf_req *req)
 	return leaf_set_sans(crt, req);
 }
 
+/* A revocation pointer: an absolute http(s) URI of printable ASCII. */
+static enum mca_err
+url_check(const char *what, const char *url)
+{
+	size_t n = strnlen(url, URL_MAX_LEN + 1);
+
+	if (n > URL_MAX_LEN)
+		return mca_err_set(MCA_ERR_INVALID, "%s longer than %d bytes", what, URL_MAX_LEN);
+	if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+		return mca_err_set(MCA_ERR_INVALID, "RFC 5280 4.2.1.13, 4.2.2.1: %s must be an "
+		    "http or https URI", what);
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)url[i] <= 0x20 || (unsigned char)url[i] >= 0x7f)
+			return mca_err_set(MCA_ERR_INVALID, "RFC 3986: %s has a space or a "
+			    "non-ASCII byte", what);
+	return MCA_OK;
+}
+
+/* RFC 5280 4.2.1.13 cRLDistributionPoints (one fullName URI) and 4.2.2.1
+ * authorityInfoAccess (id-ad-ocsp, id-ad-caIssuers), each when set. */
+static enum mca_err
+leaf_set_revocation(gnutls_x509_crt_t crt, const struct ca_leaf_req *req)
+{
+	gnutls_datum_t d;
+	enum mca_err rc;
+
+	if (req->crl_url != NULL) {
+		if ((rc = url_check("CRL URL", req->crl_url)) != MCA_OK)
+			return rc;
+		if (gnutls_x509_crt_set_crl_dist_points2(crt, GNUTLS_SAN_URI, req->crl_url,
+		    (unsigned int)strlen(req->crl_url), 0) < 0)
+			return mca_err_set(MCA_ERR_SIGN, "RFC 5280 4.2.1.13: cannot set the "
+			    "CRL distribution point");
+	}
+	if (req->ocsp_url != NULL) {
+		if ((rc = url_check("OCSP URL", req->ocsp_url)) != MCA_OK)
+			return rc;
+		d.data = (unsigned char *)req->ocsp_url;
+		d.size = (unsigned int)strlen(req->ocsp_url);
+		if (gnutls_x509_crt_set_authority_info_access(crt, GNUTLS_IA_OCSP_URI, &d) < 0)
+			return mca_err_set(MCA_ERR_SIGN, "RFC 5280 4.2.2.1: cannot set the "
+			    "OCSP access method");
+	}
+	if (req->ca_issuers_url != NULL) {
+		if ((rc = url_check("caIssuers URL", req->ca_issuers_url)) != MCA_OK)
+			return rc;
+		d.data = (unsigned char *)req->ca_issuers_url;
+		d.size = (unsigned int)strlen(req->ca_issuers_url);
+		if (gnutls_x509_crt_set_authority_info_access(crt, GNUTLS_IA_CAISSUERS_URI,
+		    &d) < 0)
+			return mca_err_set(MCA_ERR_SIGN, "RFC 5280 4.2.2.1: cannot set the "
+			    "caIssuers access method");
+	}
+	return MCA_OK;
+}
+
 static enum mca_err
 issued_fill(struct ca_issued *out, const gnutls_datum_t *der, const struct ca_crt_base *b)
 {
@@ -221,6 +278,7 @@ ca_issue_leaf(const struct ca_signer *s, const struct ca_csr *csr,
 		goto out;
 	if ((rc = ca_crt_base_apply(crt, &b)) != MCA_OK ||
 	    (rc = leaf_set_profile(crt, req)) != MCA_OK ||
+	    (rc = leaf_set_revocation(crt, req)) != MCA_OK ||
 	    (rc = ca_crt_set_aki(crt, issuer->crt)) != MCA_OK ||
 	    (rc = ca_crt_sign(crt, issuer->crt, ca_signer_key(s), &der)) != MCA_OK ||
 	    (rc = issued_fill(out, &der, &b)) != MCA_OK)

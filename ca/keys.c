@@ -220,6 +220,12 @@ out:
 	return rc;
 }
 
+enum mca_err
+ca_key_matches(const struct ca_key *k, const struct ca_cert *c)
+{
+	return ca_key_matches_crt(k, c->crt);
+}
+
 static enum mca_err
 key_wrap(gnutls_x509_privkey_t x, struct ca_key **out)
 {

@@ -522,3 +522,48 @@ ca_sans_authorize(const struct ca_sans *allowed, const struct ca_sans *requested
 		ca_sans_clear(granted);
 	return rc;
 }
+
+/* One GeneralName as GnuTLS returns it (SAN getters): DNS and IP kept. */
+enum mca_err
+ca_sans_add_gnutls(struct ca_sans *out, unsigned int type, const char *buf, size_t size)
+{
+	switch (type) {
+	case GNUTLS_SAN_DNSNAME:
+		if (size != strlen(buf))
+			return mca_err_set(MCA_ERR_NAME, "RFC 5280 4.2.1.6: NUL byte in a "
+			    "dNSName");
+		return ca_sans_add_dns(out, buf, true);
+	case GNUTLS_SAN_IPADDRESS:
+		return ca_sans_add_ip_raw(out, (const unsigned char *)buf, size);
+	default:
+		return MCA_OK;	/* URI, e-mail...: identity comes from the service record */
+	}
+}
+
+enum mca_err
+ca_sans_collect(ca_san_getter get, const void *obj, const char *rule, struct ca_sans *out)
+{
+	char buf[CA_MAX_SPIFFE_ID_LEN + 1];	/* the longest SAN we read: a URI */
+	unsigned int type;
+	enum mca_err rc = MCA_OK;
+	size_t size;
+	int r;
+
+	ca_sans_clear(out);
+	for (unsigned int seq = 0; rc == MCA_OK; seq++) {
+		size = sizeof(buf);
+		r = get(obj, seq, buf, &size, &type);
+		if (r == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+			break;
+		if (r == GNUTLS_E_SHORT_MEMORY_BUFFER)
+			rc = mca_err_set(MCA_ERR_NAME, "subjectAltName entry longer than %d bytes",
+			    CA_MAX_SPIFFE_ID_LEN);
+		else if (r < 0)
+			rc = mca_err_set(MCA_ERR_PARSE, "%s: %s", rule, gnutls_strerror(r));
+		else
+			rc = ca_sans_add_gnutls(out, type, buf, size);
+	}
+	if (rc != MCA_OK)
+		ca_sans_clear(out);
+	return rc;
+}

@@ -7,7 +7,8 @@
  *
  * Exit status: CLI_EXIT_OK on success, CLI_EXIT_FAIL when the operation
  * failed (the reason printed as "meshca: <what failed>: <detail>"),
- * CLI_EXIT_USAGE for a bad command line.
+ * CLI_EXIT_USAGE for a bad command line, CLI_EXIT_EXPIRED when `meshca
+ * agent` holds an expired certificate it cannot renew.
  *
  * Secrets (root passphrase, enrollment tokens, private keys) never reach
  * an error message and are wiped after use.
@@ -16,6 +17,7 @@
 #define MCA_CLI_H
 
 #include <getopt.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -23,6 +25,7 @@
 
 #include <jansson.h>
 
+#include "ca/ca.h"
 #include "ca/common/buf.h"
 #include "ca/common/config.h"
 #include "ca/common/err.h"
@@ -33,6 +36,7 @@ enum cli_exit {
 	CLI_EXIT_OK = 0,
 	CLI_EXIT_FAIL = 1,
 	CLI_EXIT_USAGE = 2,
+	CLI_EXIT_EXPIRED = 3,
 };
 
 /* Returned by cli_opt_common() when option parsing goes on. */
@@ -114,6 +118,9 @@ int cli_ctx_require(const struct cli_ctx *ctx, bool admin);
  * $HOME/.local/state/meshca.  Fails only without HOME. */
 enum mca_err cli_state_dir_default(char *out, size_t n) MCA_WUR;
 
+/* A positive duration option (--flag D): CLI_CONTINUE, or a usage error. */
+int cli_opt_duration(const char *cmd, const char *flag, const char *arg, int64_t *out);
+
 /* Strictly parses a decimal integer in [min, max]. */
 enum mca_err cli_parse_long(const char *s, long min, long max, long *out) MCA_WUR;
 
@@ -182,6 +189,133 @@ char *cli_http_escape(const char *s);
 /* A string member of obj, or NULL when absent or not a string. */
 const char *cli_json_str(const json_t *obj, const char *key);
 
+/* ---- the workload side: enroll and the agent (workload.c) ----------- */
+
+/* Subject CN of workload CSRs (the CA ignores it: identity comes from
+ * the service). */
+#define CLI_WORKLOAD_CN "meshca-workload"
+
+/* getopt_long values of the options `enroll` and `agent` share. */
+enum cli_wopt {
+	CLI_WOPT_FINGERPRINT = 0x200,
+	CLI_WOPT_TOKEN_FILE,
+	CLI_WOPT_OUT,
+	CLI_WOPT_KEY_TYPE,
+	CLI_WOPT_DNS,
+	CLI_WOPT_IP,
+	CLI_WOPT_TTL,
+};
+
+#define CLI_WORKLOAD_LONGOPTS \
+	{ "fingerprint", required_argument, NULL, CLI_WOPT_FINGERPRINT }, \
+	{ "token-file",	 required_argument, NULL, CLI_WOPT_TOKEN_FILE }, \
+	{ "out",	 required_argument, NULL, CLI_WOPT_OUT }, \
+	{ "key-type",	 required_argument, NULL, CLI_WOPT_KEY_TYPE }, \
+	{ "dns",	 required_argument, NULL, CLI_WOPT_DNS }, \
+	{ "ip",		 required_argument, NULL, CLI_WOPT_IP }, \
+	{ "ttl",	 required_argument, NULL, CLI_WOPT_TTL }
+
+/* Text of those options for usage messages. */
+extern const char cli_workload_usage[];
+
+struct cli_workload_opts {
+	const char	*fingerprint;
+	const char	*token_file;
+	const char	*out_dir;
+	const char	*ttl;
+	int		 key_type;	/* enum ca_key_type; -1: not given */
+	struct ca_sans	 sans;		/* for the CSR */
+	json_t		*dns;		/* the same, for the request */
+	json_t		*ips;
+};
+
+void cli_workload_opts_init(struct cli_workload_opts *o);
+void cli_workload_opts_clear(struct cli_workload_opts *o);
+/* Handles one of CLI_WORKLOAD_LONGOPTS (else the common options).
+ * Returns CLI_CONTINUE or an exit status. */
+int cli_workload_opt(struct cli_ctx *ctx, struct cli_workload_opts *o, int c, const char *arg,
+    const char *cmd, void (*usage)(FILE *));
+/* After getopt: no arguments left (argv[optind...]), --fingerprint's
+ * syntax, and that it excludes --root-cert. */
+int cli_workload_check(const struct cli_ctx *ctx, const struct cli_workload_opts *o,
+    const char *cmd, int argc, char **argv);
+
+/* Whether a token can be had: --token-file given or MESHCA_TOKEN set. */
+bool cli_token_given(const struct cli_workload_opts *o);
+/* The token from --token-file or MESHCA_TOKEN, into a secret buffer. */
+enum mca_err cli_token_get(const struct cli_workload_opts *o, struct mca_buf *tok) MCA_WUR;
+
+/* The roots a server is verified against, and what roots.pem gets. */
+struct cli_trust {
+	char		 tmp[PATH_MAX];	/* the file curl reads the roots from */
+	bool		 tmp_made;	/* tmp is a private copy, removed on clear */
+	const char	*cainfo;
+	struct mca_buf	 roots_pem;
+};
+
+void cli_trust_init(struct cli_trust *t);
+void cli_trust_clear(struct cli_trust *t);
+/* By fingerprint (fp != NULL: GET /v1/roots unverified once, only the
+ * root with that SHA-256 accepted), else from the PEM file root_cert. */
+enum mca_err cli_trust_setup(struct cli_trust *t, const char *url, const char *fp,
+    const char *root_cert) MCA_WUR;
+/* The roots the CA serves now (GET /v1/roots), fetched over a connection
+ * verified against cainfo: every root listed, PEM, into out. */
+enum mca_err cli_trust_refresh(const char *url, const char *cainfo, struct mca_buf *out) MCA_WUR;
+
+/* A certificate the CA issued (answer of /v1/enroll or /v1/renew). */
+struct cli_issued {
+	struct ca_cert	*leaf;
+	struct ca_cert	*chain;
+	json_t		*resp;
+};
+
+void cli_issued_clear(struct cli_issued *r);
+/* Parses r->resp: leaf and chain, URI SAN equal to the announced SPIFFE
+ * ID; then checks that leaf and chain verify up to roots_pem (RFC 5280
+ * 6.1). */
+enum mca_err cli_issued_parse(struct cli_issued *r, const struct mca_buf *roots_pem) MCA_WUR;
+
+/* Enrolls: a new key of o->key_type (default ECDSA P-256), the CA
+ * trusted by o->fingerprint or root_cert, POST /v1/enroll with tok, and
+ * the credential directory o->out_dir written (cli_creds_write).  res
+ * gets the answer. */
+enum mca_err cli_enroll(const char *url, const char *root_cert, const struct cli_workload_opts *o,
+    const struct mca_buf *tok, struct cli_issued *res) MCA_WUR;
+
+/* ---- the credential directory (creds.c) ----------------------------- */
+
+/* Files of a credential directory, each a symbolic link "live/<name>";
+ * "live" links to the current generation "gen-<serial>/". */
+#define CLI_CREDS_NFILES 5
+extern const char *const cli_creds_files[CLI_CREDS_NFILES];
+
+/* Writes key, certificate, chain, fullchain and roots as a new generation
+ * of dir (made 0700 if missing), checks that the key on disk matches the
+ * certificate on disk, then switches "live" to it with one rename(2):
+ * every path resolved after the switch sees the new pair, every path
+ * resolved before it the old one, and no path ever resolves to a key
+ * and certificate that do not match.  A directory of plain files (from
+ * meshca 0.1) is first adopted into a generation of its own. */
+enum mca_err cli_creds_write(const char *dir, const struct ca_key *key, const struct ca_cert *leaf,
+    const struct ca_cert *chain, const struct mca_buf *roots_pem) MCA_WUR;
+
+/* ---- rotation hooks (hook.c) ---------------------------------------- */
+
+#define CLI_HOOK_TIMEOUT 60	/* seconds a --exec command may run */
+
+struct cli_hook {
+	const char	*exec;		/* run with /bin/sh -c, or NULL */
+	int		 sig;		/* 0: none */
+	const char	*pid_file;	/* whom sig goes to */
+};
+
+/* "HUP", "SIGHUP", "hup" or a number. */
+enum mca_err cli_signal_parse(const char *s, int *sig) MCA_WUR;
+/* Runs the exec hook (waiting for it, CLI_HOOK_TIMEOUT at most), then
+ * sends the signal; both are tried, the first failure is returned. */
+enum mca_err cli_hook_run(const struct cli_hook *h, const char *dir, const char *serial) MCA_WUR;
+
 /* ---- secrets (passphrase.c) ----------------------------------------- */
 
 #define CLI_SECRET_MAX		1024
@@ -205,8 +339,29 @@ cli_cmd_fn cli_cmd_service_list;
 cli_cmd_fn cli_cmd_service_show;
 cli_cmd_fn cli_cmd_token_create;
 cli_cmd_fn cli_cmd_enroll;
+cli_cmd_fn cli_cmd_agent;
 cli_cmd_fn cli_cmd_certs_list;
 cli_cmd_fn cli_cmd_certs_show;
+cli_cmd_fn cli_cmd_revoke;
+cli_cmd_fn cli_cmd_service_disable;
+cli_cmd_fn cli_cmd_service_enable;
+cli_cmd_fn cli_cmd_crl_show;
+cli_cmd_fn cli_cmd_ocsp_check;
+
+/* ---- binary fetches for relying-party commands (fetch.c) ----------- */
+
+struct cli_fetch {
+	const char		*url;		/* full http:// or https:// URL */
+	const char		*cainfo;	/* roots for https; NULL: the system's */
+	const char		*content_type;	/* of body; NULL for a GET */
+	const unsigned char	*body;		/* POST body, NULL for a GET */
+	size_t			 body_len;
+};
+
+/* Fetches f->url into out, whose cap bounds the answer.  MCA_OK only for
+ * HTTP 200; MCA_ERR_SERVER with the status otherwise, MCA_ERR_HTTP for
+ * transport errors, MCA_ERR_TOOBIG past the cap. */
+enum mca_err cli_fetch(const struct cli_fetch *f, long *status, struct mca_buf *out) MCA_WUR;
 
 /* Helpers shared by the remote commands (cmd_service.c). */
 /* Resolves the context and fills conn for an admin call; returns an exit

@@ -14,7 +14,7 @@
 
 static const char *const cert_keys[] = {
 	"serial", "service", "kind", "spiffe_id", "dns_names", "ip_addresses", "not_before",
-	"not_after", "status", "renewed_from", "created_at", NULL
+	"not_after", "status", "renewed_from", "created_at", "revoked_at", "revocation_reason", NULL
 };
 
 /* ---- certs list ----------------------------------------------------- */

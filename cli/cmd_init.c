@@ -141,9 +141,7 @@ static enum mca_err listen_apply(const char *, struct ca_sans *, char *, size_t)
 static int
 opt_duration(const char *flag, const char *arg, int64_t *out)
 {
-	if (mca_duration_parse(arg, out) != MCA_OK || *out <= 0)
-		return cli_usage_error("init", "--%s: '%s' is not a positive duration", flag, arg);
-	return CLI_CONTINUE;
+	return cli_opt_duration("init", flag, arg, out);
 }
 
 static int

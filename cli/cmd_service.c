@@ -259,3 +259,117 @@ cli_cmd_service_show(struct cli_ctx *ctx, int argc, char **argv)
 	json_decref(resp);
 	return ret;
 }
+
+/* ---- service disable / enable --------------------------------------- */
+
+enum { O_REVOKE = 0x80, O_REASON };
+
+static void
+disable_usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: %s service disable NAME [--revoke [--reason R]] [--json]\n\n"
+	    "Disables a service (POST /v1/services/NAME/disable): no new tokens,\n"
+	    "enrollments or renewals for it.  Its certificates stay valid unless\n"
+	    "--revoke is given.\n\n"
+	    "Options:\n"
+	    "  --revoke     also revoke every active certificate of the service, in the\n"
+	    "               same transaction\n"
+	    "  --reason R   their RFC 5280 reason (default cessationOfOperation)\n\n%s",
+	    CLI_PROG, cli_global_usage);
+}
+
+static int
+disable_parse(struct cli_ctx *ctx, json_t *body, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "revoke", no_argument,       NULL, O_REVOKE },
+		{ "reason", required_argument, NULL, O_REASON },
+		CLI_GLOBAL_LONGOPTS,
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *reason = NULL;
+	int c, ret, code;
+
+	cli_getopt_reset();
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		if (c == O_REVOKE) {
+			if (json_object_set_new(body, "revoke", json_true()) != 0)
+				return cli_fail("service disable", MCA_ERR_NOMEM);
+		} else if (c == O_REASON) {
+			reason = optarg;
+		} else if ((ret = cli_opt_common(ctx, c, optarg, disable_usage)) != CLI_CONTINUE) {
+			return ret;
+		}
+	}
+	if (argc - optind != 1)
+		return cli_usage_error("service disable", "expected one service NAME");
+	if (reason != NULL && json_object_get(body, "revoke") == NULL)
+		return cli_usage_error("service disable", "--reason goes with --revoke");
+	if (reason != NULL && (ca_crl_reason_parse(reason, &code) != MCA_OK ||
+	    json_object_set_new(body, "reason", json_string(reason)) != 0))
+		return cli_usage_error("service disable", "--reason: '%.40s' is not an RFC 5280 reason "
+		    "(keyCompromise, cessationOfOperation, ...)", reason);
+	return CLI_CONTINUE;
+}
+
+/* POST /v1/services/NAME/ACTION with body; prints the service. */
+static int
+service_action(struct cli_ctx *ctx, const char *cmd, const char *name, const char *action,
+    const json_t *body)
+{
+	struct cli_conn conn;
+	char path[SERVICE_PATH_MAX];
+	json_t *resp = NULL;
+	char *esc;
+	enum mca_err rc;
+	long status;
+	int ret;
+
+	if ((ret = cli_admin_conn(ctx, &conn)) != CLI_CONTINUE)
+		return ret;
+	if (strlen(name) > CA_MAX_SERVICE_NAME || (esc = cli_http_escape(name)) == NULL)
+		return cli_usage_error(cmd, "bad service name");
+	snprintf(path, sizeof(path), "/v1/services/%s/%s", esc, action);
+	free(esc);
+	if ((rc = cli_http_call(&conn, "POST", path, body, &status, &resp)) != MCA_OK)
+		return cli_fail(cmd, rc);
+	if (!ctx->json && json_integer_value(json_object_get(resp, "revoked")) > 0)
+		printf("revoked %lld certificate(s)\n",
+		    (long long)json_integer_value(json_object_get(resp, "revoked")));
+	ret = print_service(ctx, resp);
+	json_decref(resp);
+	return ret;
+}
+
+int
+cli_cmd_service_disable(struct cli_ctx *ctx, int argc, char **argv)
+{
+	json_t *body;
+	int ret;
+
+	if ((body = json_object()) == NULL)
+		return cli_fail("service disable", MCA_ERR_NOMEM);
+	if ((ret = disable_parse(ctx, body, argc, argv)) == CLI_CONTINUE)
+		ret = service_action(ctx, "service disable", argv[optind], "disable", body);
+	json_decref(body);
+	return ret;
+}
+
+static void
+enable_usage(FILE *fp)
+{
+	fprintf(fp, "usage: %s service enable NAME [--json]\n\n"
+	    "Enables a disabled service again (POST /v1/services/NAME/enable).\n"
+	    "Certificates revoked meanwhile stay revoked.\n\n%s", CLI_PROG, cli_global_usage);
+}
+
+int
+cli_cmd_service_enable(struct cli_ctx *ctx, int argc, char **argv)
+{
+	int ret;
+
+	if ((ret = cli_parse_plain(ctx, argc, argv, 1, enable_usage, "service enable")) != CLI_CONTINUE)
+		return ret;
+	return service_action(ctx, "service enable", argv[optind], "enable", NULL);
+}

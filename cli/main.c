@@ -24,10 +24,16 @@ static const struct cli_cmd cmds[] = {
 	{ "service",	"add",	  cli_cmd_service_add,	"register a service" },
 	{ "service",	"list",	  cli_cmd_service_list,	"list the services" },
 	{ "service",	"show",	  cli_cmd_service_show,	"show one service" },
+	{ "service",	"disable", cli_cmd_service_disable, "disable a service (--revoke: and revoke its certificates)" },
+	{ "service",	"enable", cli_cmd_service_enable, "enable a disabled service" },
 	{ "token",	"create", cli_cmd_token_create,	"mint a one-time enrollment token" },
 	{ "enroll",	NULL,	  cli_cmd_enroll,	"get a first certificate with a token (workload)" },
+	{ "agent",	NULL,	  cli_cmd_agent,	"keep this workload's certificate renewed (and 'agent status')" },
 	{ "certs",	"list",	  cli_cmd_certs_list,	"list issued certificates" },
 	{ "certs",	"show",	  cli_cmd_certs_show,	"show one certificate" },
+	{ "revoke",	NULL,	  cli_cmd_revoke,	"revoke a certificate by serial" },
+	{ "crl",	"show",	  cli_cmd_crl_show,	"fetch, verify and print the current CRL" },
+	{ "ocsp",	"check",  cli_cmd_ocsp_check,	"ask the OCSP responder about a certificate" },
 };
 
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
@@ -50,7 +56,7 @@ usage(FILE *fp)
 		fprintf(fp, "  %-16s %s\n", words, cmds[i].summary);
 	}
 	fprintf(fp, "\n%s\nRun '%s COMMAND --help' for a command's options.\n"
-	    "Exit status: 0 success, 1 failure, 2 usage error.\n", cli_global_usage, CLI_PROG);
+	    "Exit status: 0 success, 1 failure, 2 usage error, 3 (agent) certificate expired.\n", cli_global_usage, CLI_PROG);
 }
 
 static void

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ca/common/fileio.h"
+#include "ca/common/timefmt.h"
 
 const char cli_global_usage[] =
     "Global options (before or after the command words):\n"
@@ -240,5 +241,13 @@ cli_parse_plain(struct cli_ctx *ctx, int argc, char **argv, int nargs, void (*us
 	if (argc - optind != nargs)
 		return cli_usage_error(cmd, nargs == 0 ? "no arguments expected" :
 		    "expected %d argument%s", nargs, nargs == 1 ? "" : "s");
+	return CLI_CONTINUE;
+}
+
+int
+cli_opt_duration(const char *cmd, const char *flag, const char *arg, int64_t *out)
+{
+	if (mca_duration_parse(arg, out) != MCA_OK || *out <= 0)
+		return cli_usage_error(cmd, "--%s: '%.64s' is not a positive duration", flag, arg);
 	return CLI_CONTINUE;
 }

@@ -86,9 +86,23 @@ static const char schema_v1[] =
 	"CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
 	" BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;";
 
+/*
+ * Version 2: the CRLs meshcad signs, so the cRLNumber keeps increasing
+ * across restarts (RFC 5280 5.2.3) and the last one can be served again.
+ */
+static const char schema_v2[] =
+	"CREATE TABLE crls ("
+	" number      INTEGER PRIMARY KEY CHECK (number >= 1),"
+	" this_update INTEGER NOT NULL,"
+	" next_update INTEGER NOT NULL CHECK (next_update > this_update),"
+	" der         BLOB NOT NULL CHECK (typeof(der) = 'blob' AND length(der) > 0),"
+	" created_at  INTEGER NOT NULL"
+	");";
+
 /* migrations[i] brings user_version from i to i + 1. */
 static const char *const migrations[] = {
 	schema_v1,
+	schema_v2,
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == DB_SCHEMA_VERSION,

@@ -25,7 +25,7 @@
 
 #include "ca/common/err.h"
 
-#define DB_SCHEMA_VERSION 1
+#define DB_SCHEMA_VERSION 2
 #define DB_TOKEN_HASH_LEN 32	/* SHA-256 of the token */
 
 struct db;
@@ -134,5 +134,64 @@ enum mca_err db_cert_list(struct db *db, const struct db_cert_filter *f, int64_t
     struct db_cert **out, size_t *n) MCA_WUR;
 void db_cert_clear(struct db_cert *c);
 void db_cert_list_free(struct db_cert *list, size_t n);
+
+/* ---- revocation (revoke.c) ------------------------------------------ */
+
+/* RFC 5280 5.3.1 CRLReason codes meshca records: 0..10 except 7 (unused). */
+#define DB_REASON_UNSPECIFIED		0
+#define DB_REASON_CESSATION		5	/* cessationOfOperation */
+
+/* Revokes one certificate at now with an RFC 5280 reason code.  Idempotent:
+ * a certificate already revoked keeps its first time and reason and the
+ * call returns MCA_OK with *newly = false (newly may be NULL).  Unknown
+ * serial: MCA_ERR_NOT_FOUND; a bad reason: MCA_ERR_INVALID. */
+enum mca_err db_cert_revoke(struct db *db, const char *serial, int reason, int64_t now,
+    bool *newly) MCA_WUR;
+
+/* Enables or disables a service (updated_at = now).  MCA_ERR_NOT_FOUND
+ * for an unknown name. */
+enum mca_err db_service_set_enabled(struct db *db, const char *name, bool enabled,
+    int64_t now) MCA_WUR;
+/* One transaction: disables the service and revokes, with reason, every
+ * certificate of it that is active and unexpired at now.  *nrevoked gets
+ * how many were revoked (may be NULL).  Nothing changes on failure. */
+enum mca_err db_service_disable_revoke(struct db *db, const char *name, int reason,
+    int64_t now, size_t *nrevoked) MCA_WUR;
+
+/* A revoked certificate, as a CRL lists it. */
+struct db_revoked {
+	char		serial[65];
+	int64_t		revoked_at;
+	int		reason;		/* RFC 5280 CRLReason */
+};
+
+/* Every revoked certificate whose notAfter is after now (what a CRL
+ * lists: RFC 5280 3.3 lets an expired certificate leave it), ordered by
+ * serial.  Free with free(). */
+enum mca_err db_revoked_live(struct db *db, int64_t now, struct db_revoked **out,
+    size_t *n) MCA_WUR;
+
+/* ---- CRLs (crl.c) --------------------------------------------------- */
+
+#define DB_CRL_KEEP	16	/* CRLs kept; older ones are pruned on insert */
+
+struct db_crl {
+	uint64_t	 number;	/* cRLNumber, >= 1, strictly increasing */
+	int64_t		 this_update;
+	int64_t		 next_update;
+	int64_t		 created_at;
+	unsigned char	*der;
+	size_t		 der_len;
+};
+
+/* Records a signed CRL.  MCA_ERR_EXISTS when number is already taken
+ * (another meshcad got there first: build again with a new number);
+ * MCA_ERR_INVALID when number is not above every recorded one.  Keeps
+ * the DB_CRL_KEEP newest. */
+enum mca_err db_crl_insert(struct db *db, const struct db_crl *crl) MCA_WUR;
+/* The CRL with the highest number; MCA_ERR_NOT_FOUND when none yet.
+ * with_der false leaves der NULL (for the number alone). */
+enum mca_err db_crl_latest(struct db *db, bool with_der, struct db_crl *out) MCA_WUR;
+void db_crl_clear(struct db_crl *crl);
 
 #endif

@@ -8,7 +8,7 @@ set -euo pipefail
 build_pkgs=(
 	build-essential pkg-config meson ninja-build
 	libgnutls28-dev libsqlite3-dev libmicrohttpd-dev libjansson-dev
-	libcurl4-gnutls-dev libtasn1-6-dev
+	libcurl4-gnutls-dev libtasn1-6-dev libtasn1-bin
 	gnutls-bin openssl ca-certificates curl
 )
 test_pkgs=(

@@ -21,12 +21,16 @@ static const char *const known_keys[] = {
 	"intermediate_key",	/* issuing CA key (PEM, 0600) */
 	"server_cert",		/* meshcad's own TLS certificate (PEM) */
 	"server_key",		/* meshcad's own TLS key (PEM, 0600) */
+	"server_ttl",		/* lifetime of meshcad's rotated server certificates (default: as issued by init) */
 	"default_ttl",		/* workload TTL when a service sets none */
 	"min_ttl",		/* shortest TTL meshcad issues */
+	"admin_max_ttl",	/* longest TTL of a renewed admin certificate (default 90d) */
 	"token_ttl",		/* enrollment token lifetime by default */
 	"log_format",		/* logfmt | json */
 	"log_level",		/* debug | info | warn | error */
 	"public_url",		/* base URL relying parties reach meshcad at, for CRL/OCSP/AIA URLs in certificates */
+	"crl_validity",		/* CRL thisUpdate..nextUpdate (24h); rebuilt at half of it */
+	"ocsp_validity",	/* OCSP response thisUpdate..nextUpdate (1h); reused for half of it */
 	"url",			/* CLI: meshcad base URL */
 	"admin_cert",		/* CLI: admin client certificate (PEM) */
 	"admin_key",		/* CLI: admin client key (PEM, 0600) */

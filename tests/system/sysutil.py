@@ -33,7 +33,7 @@ PASSPHRASE = "system-test root passphrase, not a secret"
 
 CLI_TIMEOUT = 60          # one CLI command (init generates keys)
 START_TIMEOUT = 15        # meshcad: port file must appear within this
-STOP_TIMEOUT = 10         # meshcad: SIGTERM to exit
+STOP_TIMEOUT = 15         # meshcad: SIGTERM to exit (its own grace for requests is 10 s)
 HTTP_TIMEOUT = 20
 
 FINGERPRINT_RE = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")

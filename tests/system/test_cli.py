@@ -362,3 +362,26 @@ def test_meshcad_json_logs_and_sigterm(ca, tmp_path):
     # After SIGTERM nothing listens on its port any more.
     with pytest.raises(OSError):
         sysutil.socket.create_connection(("127.0.0.1", d.port), timeout=2).close()
+
+
+def test_meshcad_sigterm_with_idle_keepalive_connection(ca, tmp_path):
+    """SIGTERM stops meshcad gracefully: requests in flight finish, but an idle
+    keep-alive connection (an agent's connection pool) has none, so it must
+    not hold the exit back for the whole grace period."""
+    d = Daemon(ca, tmp_path).start()
+    s = sysutil.new_session(ca.root_crt)
+    try:
+        assert s.get(d.url + "/v1/health", timeout=10).status_code == 200   # stays open, idle
+        t0 = time.monotonic()
+        os.kill(d.proc.pid, sysutil.signal.SIGTERM)
+        try:
+            rc = d.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            rc = None
+        took = time.monotonic() - t0
+    finally:
+        s.close()
+        d.stop(check=False)
+    assert rc is not None, "meshcad still running 5 s after SIGTERM with one idle client connection"
+    assert rc == 0, f"exit {rc}"
+    assert took < 5, took

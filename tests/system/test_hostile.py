@@ -184,9 +184,23 @@ def padded(token, size):
     return (body[:-1] + " " * (size - len(body)) + "}").encode()
 
 
+def retry_reset(send, attempts=3):
+    """meshcad answers 413 and closes before reading the rest of the body; now
+    and then (about 1 in 100 here) the client then sees a TCP reset instead of
+    the answer (no lingering close, RFC 9112 9.6).  Retry that, and only that."""
+    def wrapped():
+        for i in range(attempts):
+            try:
+                return send()
+            except sysutil.requests.exceptions.ConnectionError:
+                if i == attempts - 1:
+                    raise
+    return wrapped
+
+
 def test_body_over_64k(api, token):
     body = padded(token, 64 * 1024 + 1)
-    refused(api, lambda: post_raw(api, body), 413, "body_too_large", token)
+    refused(api, retry_reset(lambda: post_raw(api, body)), 413, "body_too_large", token)
 
 
 def test_body_over_64k_chunked(api, token):

@@ -1153,6 +1153,328 @@ test_cert_list_limits(void **state)
 	db_cert_list_free(list, n);
 }
 
+/* ---- revocation (schema v2) ---------------------------------------------- */
+
+static void
+test_revoke_idempotent(void **state)
+{
+	struct fx *fx = *state;
+	int64_t sid = add_service(fx->db, "payments");
+	struct db_cert c;
+	bool newly = false;
+
+	insert_cert(fx->db, "0a1b", sid, DB_CERT_WORKLOAD, NOW + 3600, NOW);
+	assert_int_equal(db_cert_revoke(fx->db, "0a1b", 1, NOW + 10, &newly), MCA_OK);
+	assert_true(newly);
+	assert_int_equal(db_cert_get(fx->db, "0a1b", NOW + 20, &c), MCA_OK);
+	assert_int_equal(c.status, DB_CERT_REVOKED);
+	assert_int_equal(c.revoked_at, NOW + 10);
+	assert_int_equal(c.revocation_reason, 1);
+	db_cert_clear(&c);
+	/* Again, later, with another reason: nothing moves. */
+	assert_int_equal(db_cert_revoke(fx->db, "0a1b", 4, NOW + 500, &newly), MCA_OK);
+	assert_false(newly);
+	assert_int_equal(db_cert_revoke(fx->db, "0a1b", 0, NOW + 600, NULL), MCA_OK);
+	assert_int_equal(db_cert_get(fx->db, "0a1b", NOW + 700, &c), MCA_OK);
+	assert_int_equal(c.status, DB_CERT_REVOKED);
+	assert_int_equal(c.revoked_at, NOW + 10);
+	assert_int_equal(c.revocation_reason, 1);
+	db_cert_clear(&c);
+	/* An expired certificate can still be revoked (OCSP then says so). */
+	insert_cert(fx->db, "0a1c", sid, DB_CERT_WORKLOAD, NOW + 5, NOW);
+	assert_int_equal(db_cert_revoke(fx->db, "0a1c", 0, NOW + 100, &newly), MCA_OK);
+	assert_true(newly);
+}
+
+static void
+test_revoke_not_found_and_hostile(void **state)
+{
+	struct fx *fx = *state;
+	bool newly = true;
+
+	assert_int_equal(db_cert_revoke(fx->db, "abcdef", 0, NOW, &newly), MCA_ERR_NOT_FOUND);
+	assert_false(newly);
+	insert_cert(fx->db, "ab", 0, DB_CERT_ADMIN, NOW + 3600, NOW);
+	assert_int_equal(db_cert_revoke(fx->db, "ab", 7, NOW, &newly), MCA_ERR_INVALID);
+	assert_int_equal(db_cert_revoke(fx->db, "ab", 11, NOW, &newly), MCA_ERR_INVALID);
+	assert_int_equal(db_cert_revoke(fx->db, "ab", -1, NOW, &newly), MCA_ERR_INVALID);
+	assert_int_equal(db_cert_revoke(fx->db, "AB", 0, NOW, &newly), MCA_ERR_INVALID);
+	assert_int_equal(db_cert_revoke(fx->db, "ab' OR '1'='1", 0, NOW, &newly), MCA_ERR_INVALID);
+	assert_int_equal(db_cert_revoke(fx->db, "", 0, NOW, &newly), MCA_ERR_INVALID);
+	assert_int_equal(db_cert_revoke(fx->db, NULL, 0, NOW, &newly), MCA_ERR_INVALID);
+	assert_int_equal(db_cert_revoke(NULL, "ab", 0, NOW, &newly), MCA_ERR_INVALID);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM certificates WHERE status = 'revoked'"), 0);
+}
+
+static void
+test_service_enable_disable(void **state)
+{
+	struct fx *fx = *state;
+	struct db_service s;
+
+	(void)add_service(fx->db, "payments");
+	assert_int_equal(db_service_set_enabled(fx->db, "payments", false, NOW + 5), MCA_OK);
+	assert_int_equal(db_service_get(fx->db, "payments", &s), MCA_OK);
+	assert_false(s.enabled);
+	assert_int_equal(s.updated_at, NOW + 5);
+	assert_int_equal(s.created_at, NOW);
+	db_service_clear(&s);
+	assert_int_equal(db_service_set_enabled(fx->db, "payments", true, NOW + 6), MCA_OK);
+	assert_int_equal(db_service_get(fx->db, "payments", &s), MCA_OK);
+	assert_true(s.enabled);
+	db_service_clear(&s);
+	assert_int_equal(db_service_set_enabled(fx->db, "nope", false, NOW), MCA_ERR_NOT_FOUND);
+	assert_int_equal(db_service_set_enabled(fx->db, "' OR 1=1 --", false, NOW), MCA_ERR_NOT_FOUND);
+	assert_int_equal(db_service_set_enabled(fx->db, NULL, false, NOW), MCA_ERR_INVALID);
+	assert_int_equal(db_service_disable_revoke(fx->db, "nope", 5, NOW, NULL), MCA_ERR_NOT_FOUND);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM services WHERE enabled = 1"), 1);
+}
+
+static void
+test_service_disable_revoke(void **state)
+{
+	struct fx *fx = *state;
+	int64_t a = add_service(fx->db, "payments"), b = add_service(fx->db, "web");
+	struct db_cert c;
+	struct db_service s;
+	size_t n = 99;
+
+	insert_cert(fx->db, "a1", a, DB_CERT_WORKLOAD, NOW + 3600, NOW);
+	insert_cert(fx->db, "a2", a, DB_CERT_WORKLOAD, NOW + 7200, NOW);
+	insert_cert(fx->db, "a3", a, DB_CERT_WORKLOAD, NOW + 50, NOW);		/* expired by then */
+	insert_cert(fx->db, "a4", a, DB_CERT_WORKLOAD, NOW + 3600, NOW);
+	insert_cert(fx->db, "b1", b, DB_CERT_WORKLOAD, NOW + 3600, NOW);
+	assert_int_equal(db_cert_revoke(fx->db, "a4", 1, NOW + 10, NULL), MCA_OK);
+	assert_int_equal(db_service_disable_revoke(fx->db, "payments", 7, NOW + 100, &n), MCA_ERR_INVALID);
+	assert_int_equal(n, 0);
+	assert_int_equal(db_service_disable_revoke(fx->db, "payments", DB_REASON_CESSATION, NOW + 100, &n),
+	    MCA_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(db_service_get(fx->db, "payments", &s), MCA_OK);
+	assert_false(s.enabled);
+	db_service_clear(&s);
+	assert_int_equal(db_cert_get(fx->db, "a1", NOW + 100, &c), MCA_OK);
+	assert_int_equal(c.status, DB_CERT_REVOKED);
+	assert_int_equal(c.revocation_reason, DB_REASON_CESSATION);
+	assert_int_equal(c.revoked_at, NOW + 100);
+	db_cert_clear(&c);
+	assert_int_equal(db_cert_get(fx->db, "a4", NOW + 100, &c), MCA_OK);	/* first revocation stands */
+	assert_int_equal(c.revocation_reason, 1);
+	assert_int_equal(c.revoked_at, NOW + 10);
+	db_cert_clear(&c);
+	assert_int_equal(db_cert_get(fx->db, "a3", NOW + 100, &c), MCA_OK);
+	assert_int_equal(c.status, DB_CERT_EXPIRED);
+	db_cert_clear(&c);
+	assert_int_equal(db_cert_get(fx->db, "b1", NOW + 100, &c), MCA_OK);	/* other service */
+	assert_int_equal(c.status, DB_CERT_ACTIVE);
+	db_cert_clear(&c);
+	/* Once more: nothing left to revoke, still disabled. */
+	assert_int_equal(db_service_disable_revoke(fx->db, "payments", 0, NOW + 200, &n), MCA_OK);
+	assert_int_equal(n, 0);
+}
+
+/* When any revocation fails, the service stays enabled and nothing is revoked. */
+static void
+test_service_disable_revoke_atomic(void **state)
+{
+	struct fx *fx = *state;
+	int64_t a = add_service(fx->db, "payments");
+	struct db_service s;
+	size_t n = 99;
+
+	insert_cert(fx->db, "a1", a, DB_CERT_WORKLOAD, NOW + 3600, NOW);
+	insert_cert(fx->db, "a2", a, DB_CERT_WORKLOAD, NOW + 3600, NOW);
+	insert_cert(fx->db, "a3", a, DB_CERT_WORKLOAD, NOW + 3600, NOW);
+	assert_int_equal(raw_exec(fx->path, "CREATE TRIGGER boom BEFORE UPDATE ON certificates"
+	    " WHEN NEW.serial = 'a2' BEGIN SELECT RAISE(ABORT, 'boom'); END;"), SQLITE_OK);
+	assert_int_not_equal(db_service_disable_revoke(fx->db, "payments", 5, NOW + 10, &n), MCA_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(db_service_get(fx->db, "payments", &s), MCA_OK);
+	assert_true(s.enabled);
+	assert_int_equal(s.updated_at, NOW);
+	db_service_clear(&s);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM certificates WHERE status = 'revoked'"), 0);
+	/* The handle is still usable, and works once the obstacle is gone. */
+	assert_int_equal(raw_exec(fx->path, "DROP TRIGGER boom"), SQLITE_OK);
+	assert_int_equal(db_service_disable_revoke(fx->db, "payments", 5, NOW + 10, &n), MCA_OK);
+	assert_int_equal(n, 3);
+}
+
+static void
+test_revoked_live_excludes_expired(void **state)
+{
+	struct fx *fx = *state;
+	int64_t a = add_service(fx->db, "payments");
+	struct db_revoked *list = NULL;
+	size_t n = 0;
+
+	insert_cert(fx->db, "c3", a, DB_CERT_WORKLOAD, NOW + 3600, NOW);
+	insert_cert(fx->db, "c1", a, DB_CERT_WORKLOAD, NOW + 100, NOW);
+	insert_cert(fx->db, "c2", 0, DB_CERT_ADMIN, NOW + 3600, NOW);
+	insert_cert(fx->db, "c4", a, DB_CERT_WORKLOAD, NOW + 3600, NOW);	/* never revoked */
+	assert_int_equal(db_revoked_live(fx->db, NOW, &list, &n), MCA_OK);
+	assert_int_equal(n, 0);
+	free(list);
+	assert_int_equal(db_cert_revoke(fx->db, "c3", 1, NOW + 1, NULL), MCA_OK);
+	assert_int_equal(db_cert_revoke(fx->db, "c1", 4, NOW + 2, NULL), MCA_OK);
+	assert_int_equal(db_cert_revoke(fx->db, "c2", 0, NOW + 3, NULL), MCA_OK);
+	assert_int_equal(db_revoked_live(fx->db, NOW + 10, &list, &n), MCA_OK);
+	assert_int_equal(n, 3);
+	assert_string_equal(list[0].serial, "c1");	/* by serial */
+	assert_int_equal(list[0].revoked_at, NOW + 2);
+	assert_int_equal(list[0].reason, 4);
+	assert_string_equal(list[1].serial, "c2");
+	assert_int_equal(list[1].reason, 0);
+	assert_string_equal(list[2].serial, "c3");
+	free(list);
+	/* c1 expires at NOW + 100: at that second it has left the list. */
+	assert_int_equal(db_revoked_live(fx->db, NOW + 100, &list, &n), MCA_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(list[0].serial, "c2");
+	free(list);
+	assert_int_equal(db_revoked_live(fx->db, NOW + 4000, &list, &n), MCA_OK);
+	assert_int_equal(n, 0);
+	free(list);
+	assert_int_equal(db_revoked_live(fx->db, NOW, NULL, &n), MCA_ERR_INVALID);
+	assert_int_equal(db_revoked_live(NULL, NOW, &list, &n), MCA_ERR_INVALID);
+}
+
+static void
+test_crl_insert_latest(void **state)
+{
+	struct fx *fx = *state;
+	unsigned char der[] = { 0x30, 0x00 };
+	struct db_crl c = { 1, NOW, NOW + 86400, NOW, der, sizeof(der) }, got;
+
+	assert_int_equal(db_crl_latest(fx->db, true, &got), MCA_ERR_NOT_FOUND);
+	assert_int_equal(db_crl_insert(fx->db, &c), MCA_OK);
+	assert_int_equal(db_crl_insert(fx->db, &c), MCA_ERR_EXISTS);		/* same number */
+	c.number = 2;
+	assert_int_equal(db_crl_insert(fx->db, &c), MCA_OK);
+	c.number = 1;
+	assert_int_equal(db_crl_insert(fx->db, &c), MCA_ERR_INVALID);	/* going back */
+	assert_int_equal(db_crl_latest(fx->db, true, &got), MCA_OK);
+	assert_int_equal(got.number, 2);
+	assert_int_equal(got.this_update, NOW);
+	assert_int_equal(got.next_update, NOW + 86400);
+	assert_int_equal(got.der_len, sizeof(der));
+	assert_memory_equal(got.der, der, sizeof(der));
+	db_crl_clear(&got);
+	assert_int_equal(db_crl_latest(fx->db, false, &got), MCA_OK);
+	assert_int_equal(got.number, 2);
+	assert_null(got.der);
+	db_crl_clear(&got);
+	db_crl_clear(NULL);
+	/* Hostile: numbers out of range, times backwards, no DER. */
+	c.number = 0;
+	assert_int_equal(db_crl_insert(fx->db, &c), MCA_ERR_INVALID);
+	c.number = (uint64_t)INT64_MAX + 1;
+	assert_int_equal(db_crl_insert(fx->db, &c), MCA_ERR_INVALID);
+	c.number = 3;
+	c.next_update = c.this_update;
+	assert_int_equal(db_crl_insert(fx->db, &c), MCA_ERR_INVALID);
+	c.next_update = NOW + 1;
+	c.der = NULL;
+	assert_int_equal(db_crl_insert(fx->db, &c), MCA_ERR_INVALID);
+	c.der = der;
+	/* Only the newest DB_CRL_KEEP are kept; gaps are allowed. */
+	for (uint64_t i = 10; i < 10 + 3 * DB_CRL_KEEP; i++) {
+		c.number = i;
+		assert_int_equal(db_crl_insert(fx->db, &c), MCA_OK);
+	}
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM crls"), DB_CRL_KEEP);
+	assert_int_equal(raw_int(fx->path, "SELECT max(number) FROM crls"), 10 + 3 * DB_CRL_KEEP - 1);
+}
+
+/* The v1 schema as it shipped, created by hand as an old meshcad left it. */
+static const char v1_schema[] =
+	"CREATE TABLE services (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE CHECK (length(name) > 0),"
+	" spiffe_id TEXT NOT NULL UNIQUE CHECK (length(spiffe_id) > 0), dns_names TEXT NOT NULL DEFAULT '',"
+	" ip_ranges TEXT NOT NULL DEFAULT '', default_ttl INTEGER NOT NULL CHECK (default_ttl >= 0),"
+	" max_ttl INTEGER NOT NULL CHECK (max_ttl >= 0),"
+	" key_types INTEGER NOT NULL CHECK (key_types BETWEEN 0 AND 4294967295),"
+	" enabled INTEGER NOT NULL CHECK (enabled IN (0, 1)), created_at INTEGER NOT NULL,"
+	" updated_at INTEGER NOT NULL);"
+	"CREATE TABLE tokens (id INTEGER PRIMARY KEY, service_id INTEGER NOT NULL REFERENCES services(id),"
+	" hash BLOB NOT NULL UNIQUE CHECK (typeof(hash) = 'blob' AND length(hash) = 32),"
+	" created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, used_at INTEGER);"
+	"CREATE INDEX tokens_service ON tokens(service_id);"
+	"CREATE TABLE certificates (serial TEXT PRIMARY KEY"
+	" CHECK (length(serial) BETWEEN 1 AND 64 AND serial NOT GLOB '*[^0-9a-f]*'),"
+	" service_id INTEGER REFERENCES services(id),"
+	" kind TEXT NOT NULL CHECK (kind IN ('workload', 'admin', 'server')), spiffe_id TEXT,"
+	" dns_names TEXT NOT NULL DEFAULT '', ip_addresses TEXT NOT NULL DEFAULT '',"
+	" not_before INTEGER NOT NULL, not_after INTEGER NOT NULL CHECK (not_after >= not_before),"
+	" der BLOB NOT NULL CHECK (typeof(der) = 'blob' AND length(der) > 0),"
+	" status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'revoked')),"
+	" revoked_at INTEGER, revocation_reason INTEGER CHECK (revocation_reason BETWEEN 0 AND 10),"
+	" renewed_from TEXT REFERENCES certificates(serial), created_at INTEGER NOT NULL,"
+	" CHECK ((status = 'revoked') = (revoked_at IS NOT NULL)));"
+	"CREATE INDEX certificates_service ON certificates(service_id);"
+	"CREATE INDEX certificates_status ON certificates(status, not_after);"
+	"CREATE INDEX certificates_spiffe ON certificates(spiffe_id);"
+	"CREATE INDEX certificates_created ON certificates(created_at, serial);"
+	"CREATE TABLE audit (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, actor TEXT NOT NULL,"
+	" action TEXT NOT NULL, subject TEXT, outcome TEXT NOT NULL CHECK (outcome IN ('success', 'failure')),"
+	" detail TEXT);"
+	"CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+	" BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"
+	"CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+	" BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"
+	"INSERT INTO services VALUES (1, 'payments', 'spiffe://mesh.internal/svc/payments', 'p.svc', '',"
+	" 86400, 259200, 63, 1, 1700000000, 1700000000);"
+	"INSERT INTO certificates (serial, service_id, kind, spiffe_id, not_before, not_after, der, created_at)"
+	" VALUES ('00ff', 1, 'workload', 'spiffe://mesh.internal/svc/payments', 1700000000, 1800000000,"
+	" x'300100', 1700000000);"
+	"PRAGMA user_version = 1;";
+
+static void
+test_migrate_v1_to_v2(void **state)
+{
+	struct fx *fx = *state;
+	unsigned char der[] = { 0x30, 0x00 };
+	struct db_crl c = { 1, NOW, NOW + 60, NOW, der, sizeof(der) };
+	struct db_service s;
+	struct db_cert cert;
+
+	assert_int_equal(raw_exec(fx->path, "PRAGMA journal_mode = WAL"), SQLITE_OK);
+	assert_int_equal(raw_exec(fx->path, v1_schema), SQLITE_OK);
+	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 1);
+	assert_int_equal(db_open(fx->path, &fx->db), MCA_OK);
+	assert_int_equal(db_schema_version(fx->db), 2);
+	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 2);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM sqlite_schema WHERE name = 'crls'"), 1);
+	/* The old rows are intact and usable with the new code. */
+	assert_int_equal(db_service_get(fx->db, "payments", &s), MCA_OK);
+	assert_string_equal(s.spiffe_id, "spiffe://mesh.internal/svc/payments");
+	db_service_clear(&s);
+	assert_int_equal(db_cert_get(fx->db, "00ff", NOW, &cert), MCA_OK);
+	assert_int_equal(cert.status, DB_CERT_ACTIVE);
+	db_cert_clear(&cert);
+	assert_int_equal(db_cert_revoke(fx->db, "00ff", 1, NOW, NULL), MCA_OK);
+	assert_int_equal(db_crl_insert(fx->db, &c), MCA_OK);
+	/* Reopening does not migrate again. */
+	db_close(fx->db);
+	fx->db = NULL;
+	assert_int_equal(db_open(fx->path, &fx->db), MCA_OK);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM crls"), 1);
+}
+
+/* A v1 file whose crls name is taken: migration 2 fails and leaves v1 as it was. */
+static void
+test_migrate_v2_failure_keeps_v1(void **state)
+{
+	struct fx *fx = *state;
+
+	assert_int_equal(raw_exec(fx->path, v1_schema), SQLITE_OK);
+	assert_int_equal(raw_exec(fx->path, "CREATE TABLE crls (x)"), SQLITE_OK);
+	assert_int_equal(db_open(fx->path, &fx->db), MCA_ERR_DB);
+	assert_null(fx->db);
+	assert_non_null(strstr(mca_err_detail(), "schema version 2"));
+	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 1);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM certificates"), 1);
+}
+
 int
 main(void)
 {
@@ -1191,6 +1513,15 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_cert_list_status_in_rows, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_cert_list_hostile_filter, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_cert_list_limits, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_revoke_idempotent, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_revoke_not_found_and_hostile, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_service_enable_disable, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_service_disable_revoke, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_service_disable_revoke_atomic, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_revoked_live_excludes_expired, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_crl_insert_latest, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_v1_to_v2, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_v2_failure_keeps_v1, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

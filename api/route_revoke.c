@@ -1,0 +1,250 @@
+/*
+ * Revoking, actively:
+ *   POST /v1/revoke {serial, reason?}            admin (any serial), or the
+ *                                                certificate's own holder
+ *   POST /v1/services/{name}/disable {revoke?, reason?}   admin
+ *   POST /v1/services/{name}/enable                       admin
+ *
+ * Revocation is permanent and idempotent (the first time and reason
+ * stand).  A committed revocation takes effect at once for meshcad
+ * itself (api_auth_peer reads the record), and reaches relying parties
+ * through the OCSP responder at once and the CRL within moments
+ * (api_revocation_changed).
+ */
+#include "api/api.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ca/common/log.h"
+#include "ca/common/timefmt.h"
+
+/* RFC 5280 5.3.1 reason code from a name (NULL: unspecified).  meshca's
+ * revocations are final: certificateHold (a suspension) and removeFromCRL
+ * (delta CRLs only) are refused. */
+static enum mca_err
+reason_parse(const char *name, int *code)
+{
+	enum mca_err rc;
+
+	*code = DB_REASON_UNSPECIFIED;
+	if (name == NULL)
+		return MCA_OK;
+	if ((rc = ca_crl_reason_parse(name, code)) != MCA_OK)
+		return mca_err_set(MCA_ERR_INVALID, "RFC 5280 5.3.1: unknown reason '%.40s' (use unspecified, "
+		    "keyCompromise, affiliationChanged, superseded, cessationOfOperation, "
+		    "privilegeWithdrawn, ...)", name);
+	if (*code == 6 || *code == 8)
+		return mca_err_set(MCA_ERR_INVALID, "RFC 5280 5.3.1: %s is not accepted: meshca revocations "
+		    "are permanent", name);
+	return MCA_OK;
+}
+
+/* Lowercase hex of at most 20 bytes (RFC 5280 4.1.2.2), into out. */
+static enum mca_err
+serial_normalize(const char *in, char out[CA_SERIAL_HEX_MAX])
+{
+	size_t n = strlen(in);
+
+	if (n == 0 || n > CA_SERIAL_HEX_MAX - 1)
+		return mca_err_set(MCA_ERR_INVALID, "RFC 5280 4.1.2.2: a serial is 1 to 20 bytes in hex");
+	for (size_t i = 0; i < n; i++) {
+		if (!isxdigit((unsigned char)in[i]))
+			return mca_err_set(MCA_ERR_INVALID, "serial must be hexadecimal");
+		out[i] = (char)tolower((unsigned char)in[i]);
+	}
+	out[n] = '\0';
+	return MCA_OK;
+}
+
+static void
+log_revoked(struct api_request *r, const char *serial, int reason, const char *what)
+{
+	mca_log(MCA_LOG_INFO, what, "id", r->id, "serial", serial,
+	    "reason", ca_crl_reason_name(reason), "actor", r->peer.spiffe_id, (const char *)NULL);
+}
+
+/* The holder may revoke its own certificate; anything else needs an admin. */
+static bool
+revoke_allowed(struct api_request *r, const char *serial)
+{
+	enum mca_err rc;
+
+	if ((rc = api_auth_peer(r)) != MCA_OK) {
+		api_reply_err(r, rc);
+		return false;
+	}
+	if (strcmp(r->peer.serial, serial) == 0)
+		return true;
+	return api_require_admin(r);	/* replies 403 forbidden when not */
+}
+
+static enum MHD_Result
+revoke_reply(struct api_request *r, const char *serial, bool newly)
+{
+	struct db_cert c = { 0 };
+	enum MHD_Result ret;
+	json_t *o;
+	enum mca_err rc;
+
+	if ((rc = db_cert_get(r->ctx->db, serial, mca_now(), &c)) != MCA_OK)
+		return api_reply_err(r, rc);
+	if ((o = api_cert_json(&c, false)) != NULL &&
+	    json_object_set_new(o, "already_revoked", json_boolean(!newly)) != 0) {
+		json_decref(o);
+		o = NULL;
+	}
+	ret = api_reply_json(r, 200, o);
+	db_cert_clear(&c);
+	return ret;
+}
+
+enum MHD_Result
+route_revoke(struct api_request *r, const char *arg)
+{
+	char serial[CA_SERIAL_HEX_MAX];
+	const char *serial_in = NULL, *reason_in = NULL;
+	json_error_t jerr;
+	json_t *body;
+	bool newly = false;
+	int reason;
+	enum MHD_Result ret;
+	enum mca_err rc;
+
+	(void)arg;
+	if ((body = api_json_body(r)) == NULL)
+		return MHD_YES;
+	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s?s}", "serial", &serial_in,
+	    "reason", &reason_in) != 0) {
+		ret = api_reply_error(r, 400, "malformed_json", "%s", jerr.text);
+		goto out;
+	}
+	if ((rc = serial_normalize(serial_in, serial)) != MCA_OK ||
+	    (rc = reason_parse(reason_in, &reason)) != MCA_OK) {
+		ret = api_reply_err(r, rc);
+		goto out;
+	}
+	if (!revoke_allowed(r, serial)) {
+		ret = MHD_YES;
+		goto out;
+	}
+	if ((rc = db_cert_revoke(r->ctx->db, serial, reason, mca_now(), &newly)) != MCA_OK) {
+		ret = rc == MCA_ERR_NOT_FOUND ?
+		    api_reply_error(r, 404, "not_found", "no certificate with serial %s", serial) :
+		    api_reply_err(r, rc);
+		goto out;
+	}
+	if (newly) {
+		log_revoked(r, serial, reason, "certificate revoked");
+		api_revocation_changed(r->ctx, serial);
+	}
+	ret = revoke_reply(r, serial, newly);
+out:
+	json_decref(body);
+	return ret;
+}
+
+/* ---- services ------------------------------------------------------------ */
+
+/* The optional body of .../disable: {revoke: bool, reason: name}. */
+static enum mca_err
+disable_input(json_t *body, bool *revoke, int *reason)
+{
+	json_error_t jerr;
+	const char *name = NULL;
+	int flag = 0;
+	enum mca_err rc;
+
+	*revoke = false;
+	*reason = DB_REASON_CESSATION;
+	if (body == NULL)
+		return MCA_OK;
+	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s?b, s?s}", "revoke", &flag, "reason", &name) != 0)
+		return mca_err_set(MCA_ERR_PARSE, "%s", jerr.text);
+	*revoke = flag != 0;
+	if (name != NULL && (rc = reason_parse(name, reason)) != MCA_OK)
+		return rc;
+	return MCA_OK;
+}
+
+static enum MHD_Result
+service_reply(struct api_request *r, const char *name, const size_t *revoked)
+{
+	struct db_service svc = { 0 };
+	enum MHD_Result ret;
+	json_t *o;
+	enum mca_err rc;
+
+	if ((rc = db_service_get(r->ctx->db, name, &svc)) != MCA_OK)
+		return api_reply_err(r, rc);
+	o = api_service_json(&svc);
+	if (o != NULL && revoked != NULL &&
+	    json_object_set_new(o, "revoked", json_integer((json_int_t)*revoked)) != 0) {
+		json_decref(o);
+		o = NULL;
+	}
+	ret = api_reply_json(r, 200, o);
+	db_service_clear(&svc);
+	return ret;
+}
+
+static enum MHD_Result
+service_not_found(struct api_request *r, const char *name, enum mca_err rc)
+{
+	if (rc == MCA_ERR_NOT_FOUND)
+		return api_reply_error(r, 404, "not_found", "no service named '%.64s'", name);
+	return api_reply_err(r, rc);
+}
+
+enum MHD_Result
+route_service_disable(struct api_request *r, const char *name)
+{
+	json_t *body = NULL;
+	bool revoke;
+	int reason;
+	size_t n = 0;
+	char count[24];
+	enum MHD_Result ret;
+	enum mca_err rc;
+
+	if (!api_require_admin(r))
+		return MHD_YES;
+	if (r->body.len > 0 && (body = api_json_body(r)) == NULL)
+		return MHD_YES;
+	if ((rc = disable_input(body, &revoke, &reason)) != MCA_OK) {
+		ret = rc == MCA_ERR_PARSE ? api_reply_error(r, 400, "malformed_json", "%s", mca_err_detail()) :
+		    api_reply_err(r, rc);
+		goto out;
+	}
+	rc = revoke ? db_service_disable_revoke(r->ctx->db, name, reason, mca_now(), &n) :
+	    db_service_set_enabled(r->ctx->db, name, false, mca_now());
+	if (rc != MCA_OK) {
+		ret = service_not_found(r, name, rc);
+		goto out;
+	}
+	snprintf(count, sizeof(count), "%zu", n);
+	mca_log(MCA_LOG_INFO, "service disabled", "id", r->id, "service", name,
+	    "revoked", revoke ? count : NULL, "reason", revoke ? ca_crl_reason_name(reason) : NULL,
+	    "actor", r->peer.spiffe_id, (const char *)NULL);
+	if (n > 0)
+		api_revocation_changed(r->ctx, NULL);
+	ret = service_reply(r, name, revoke ? &n : NULL);
+out:
+	json_decref(body);
+	return ret;
+}
+
+enum MHD_Result
+route_service_enable(struct api_request *r, const char *name)
+{
+	enum mca_err rc;
+
+	if (!api_require_admin(r))
+		return MHD_YES;
+	if ((rc = db_service_set_enabled(r->ctx->db, name, true, mca_now())) != MCA_OK)
+		return service_not_found(r, name, rc);
+	mca_log(MCA_LOG_INFO, "service enabled", "id", r->id, "service", name,
+	    "actor", r->peer.spiffe_id, (const char *)NULL);
+	return service_reply(r, name, NULL);
+}

@@ -99,10 +99,83 @@ static const char schema_v2[] =
 	" created_at  INTEGER NOT NULL"
 	");";
 
+/* Identity policy and operators (issue 5).  A service may allow wildcard
+ * certificates; administrators get a table of their own with a role,
+ * seeded from the admin certificates issued so far; an enrollment token
+ * is bound to a service or to an administrator (the tokens table is
+ * rebuilt: SQLite cannot drop a NOT NULL, and no table references it). */
+static const char schema_v3[] =
+	"ALTER TABLE services ADD COLUMN allow_wildcards INTEGER NOT NULL DEFAULT 0"
+	" CHECK (allow_wildcards IN (0, 1));"
+	"CREATE TABLE admins ("
+	" id          INTEGER PRIMARY KEY,"
+	" name        TEXT NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 63),"
+	" role        TEXT NOT NULL CHECK (role IN ('admin', 'viewer')),"
+	" created_at  INTEGER NOT NULL,"
+	" removed_at  INTEGER"
+	");"
+	"INSERT INTO admins (name, role, created_at)"
+	" SELECT substr(spiffe_id, instr(spiffe_id, '/meshca/admin/') + 14), 'admin', MIN(created_at)"
+	" FROM certificates WHERE kind = 'admin' AND instr(spiffe_id, '/meshca/admin/') > 0"
+	" GROUP BY 1;"
+	"CREATE TABLE tokens_v3 ("
+	" id          INTEGER PRIMARY KEY,"
+	" service_id  INTEGER REFERENCES services(id),"
+	" admin_id    INTEGER REFERENCES admins(id),"
+	" hash        BLOB NOT NULL UNIQUE"
+	"             CHECK (typeof(hash) = 'blob' AND length(hash) = 32),"
+	" created_at  INTEGER NOT NULL,"
+	" expires_at  INTEGER NOT NULL,"
+	" used_at     INTEGER,"
+	" CHECK ((service_id IS NULL) <> (admin_id IS NULL))"
+	");"
+	"INSERT INTO tokens_v3 (id, service_id, hash, created_at, expires_at, used_at)"
+	" SELECT id, service_id, hash, created_at, expires_at, used_at FROM tokens;"
+	"DROP TABLE tokens;"
+	"ALTER TABLE tokens_v3 RENAME TO tokens;"
+	"CREATE INDEX tokens_service ON tokens(service_id);"
+	"CREATE INDEX tokens_admin ON tokens(admin_id);";
+
+/* The tamper-evident audit log (issue 5).  v1's audit table was never
+ * written, so it is replaced: each entry stores the hash of the previous
+ * entry and its own hash over its content and that link (hash =
+ * SHA-256(prev_hash || canonical(entry)), see db/audit.c).  Checkpoints
+ * sign (seq, head hash, time) with the CA key so that cutting off the
+ * newest entries is detectable against a checkpoint kept elsewhere. */
+static const char schema_v4[] =
+	"DROP TRIGGER audit_no_update;"
+	"DROP TRIGGER audit_no_delete;"
+	"DROP TABLE audit;"
+	"CREATE TABLE audit ("
+	" seq       INTEGER PRIMARY KEY CHECK (seq >= 1),"
+	" at        INTEGER NOT NULL,"
+	" actor     TEXT NOT NULL,"
+	" action    TEXT NOT NULL,"
+	" subject   TEXT,"
+	" outcome   TEXT NOT NULL CHECK (outcome IN ('success', 'failure')),"
+	" detail    TEXT,"
+	" prev_hash BLOB NOT NULL CHECK (typeof(prev_hash) = 'blob' AND length(prev_hash) = 32),"
+	" hash      BLOB NOT NULL CHECK (typeof(hash) = 'blob' AND length(hash) = 32)"
+	");"
+	"CREATE INDEX audit_at ON audit(at);"
+	"CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+	" BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"
+	"CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+	" BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"
+	"CREATE TABLE audit_checkpoints ("
+	" seq       INTEGER PRIMARY KEY,"		/* last audit entry covered */
+	" head_hash BLOB NOT NULL CHECK (typeof(head_hash) = 'blob' AND length(head_hash) = 32),"
+	" at        INTEGER NOT NULL,"
+	" signature BLOB NOT NULL,"
+	" signer    BLOB NOT NULL"			/* DER of the certificate that signed */
+	");";
+
 /* migrations[i] brings user_version from i to i + 1. */
 static const char *const migrations[] = {
 	schema_v1,
 	schema_v2,
+	schema_v3,
+	schema_v4,
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == DB_SCHEMA_VERSION,

@@ -25,7 +25,7 @@
 
 #include "ca/common/err.h"
 
-#define DB_SCHEMA_VERSION 2
+#define DB_SCHEMA_VERSION 4
 #define DB_TOKEN_HASH_LEN 32	/* SHA-256 of the token */
 
 struct db;
@@ -37,6 +37,24 @@ void db_close(struct db *db);
 int db_schema_version(struct db *db);
 /* A trivial read, for health checks. */
 enum mca_err db_ping(struct db *db) MCA_WUR;
+
+/* ---- audit ------------------------------------------------------------
+ *
+ * Every state change is audited in the same transaction as the change
+ * (issue 5): each write function of this interface takes a
+ * `const struct db_audit *audit` describing who did what, and appends it
+ * to the hash-chained audit table inside its own transaction, so the
+ * change and its entry commit or roll back together.  A refusal, which
+ * changes nothing else, is recorded with db_audit_append() on its own.
+ * Entries never carry secrets: no tokens, keys or passphrases in any field.
+ */
+struct db_audit {
+	const char	*actor;		/* SPIFFE ID of the admin or workload, "token:<service>", or "meshcad" */
+	const char	*action;	/* dotted verb: "service.add", "token.mint", "cert.issue", ... */
+	const char	*subject;	/* what was acted on (service, serial, admin name), or NULL */
+	bool		 ok;		/* outcome: success, or failure for refusals */
+	const char	*detail;	/* a JSON object as text, or NULL */
+};
 
 /* ---- services ------------------------------------------------------- */
 

@@ -380,12 +380,15 @@ test_audit_append_only(void **state)
 {
 	struct fx *fx = *state;
 
-	assert_int_equal(raw_exec(fx->path, "INSERT INTO audit (at, actor, action, outcome, detail)"
-	    " VALUES (1, 'admin', 'service.create', 'success', '{\"name\":\"x\"}')"), SQLITE_OK);
+	assert_int_equal(raw_exec(fx->path, "INSERT INTO audit (at, actor, action, outcome, detail, prev_hash, hash)"
+	    " VALUES (1, 'admin', 'service.create', 'success', '{\"name\":\"x\"}', zeroblob(32), zeroblob(32))"),
+	    SQLITE_OK);
 	assert_int_not_equal(raw_exec(fx->path, "UPDATE audit SET actor = 'mallory'"), SQLITE_OK);
 	assert_int_not_equal(raw_exec(fx->path, "DELETE FROM audit"), SQLITE_OK);
-	assert_int_not_equal(raw_exec(fx->path, "INSERT INTO audit (at, actor, action, outcome)"
-	    " VALUES (1, 'a', 'b', 'maybe')"), SQLITE_OK);
+	assert_int_not_equal(raw_exec(fx->path, "INSERT INTO audit (at, actor, action, outcome, prev_hash, hash)"
+	    " VALUES (1, 'a', 'b', 'maybe', zeroblob(32), zeroblob(32))"), SQLITE_OK);
+	assert_int_not_equal(raw_exec(fx->path, "INSERT INTO audit (at, actor, action, outcome, prev_hash, hash)"
+	    " VALUES (1, 'a', 'b', 'success', zeroblob(31), zeroblob(32))"), SQLITE_OK);
 	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit WHERE actor = 'admin'"), 1);
 }
 
@@ -1426,10 +1429,15 @@ static const char v1_schema[] =
 	"INSERT INTO certificates (serial, service_id, kind, spiffe_id, not_before, not_after, der, created_at)"
 	" VALUES ('00ff', 1, 'workload', 'spiffe://mesh.internal/svc/payments', 1700000000, 1800000000,"
 	" x'300100', 1700000000);"
+	"INSERT INTO certificates (serial, kind, spiffe_id, not_before, not_after, der, created_at)"
+	" VALUES ('0a0a', 'admin', 'spiffe://mesh.internal/meshca/admin/root-admin', 1700000000, 1800000000,"
+	" x'300100', 1700000000);"
+	"INSERT INTO tokens (service_id, hash, created_at, expires_at)"
+	" VALUES (1, x'0101010101010101010101010101010101010101010101010101010101010101', 1700000000, 1700003600);"
 	"PRAGMA user_version = 1;";
 
 static void
-test_migrate_v1_to_v2(void **state)
+test_migrate_v1_to_latest(void **state)
 {
 	struct fx *fx = *state;
 	unsigned char der[] = { 0x30, 0x00 };
@@ -1441,9 +1449,18 @@ test_migrate_v1_to_v2(void **state)
 	assert_int_equal(raw_exec(fx->path, v1_schema), SQLITE_OK);
 	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 1);
 	assert_int_equal(db_open(fx->path, &fx->db), MCA_OK);
-	assert_int_equal(db_schema_version(fx->db), 2);
-	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 2);
+	assert_int_equal(db_schema_version(fx->db), DB_SCHEMA_VERSION);
+	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), DB_SCHEMA_VERSION);
 	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM sqlite_schema WHERE name = 'crls'"), 1);
+	/* v3: the admin of the v1 file became an admins row; its token survived
+	 * the tokens rebuild, still bound to its service. */
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM admins WHERE name = 'root-admin' AND role = 'admin'"), 1);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM tokens WHERE service_id = 1 AND admin_id IS NULL"), 1);
+	assert_int_not_equal(raw_exec(fx->path, "INSERT INTO tokens (hash, created_at, expires_at)"
+	    " VALUES (randomblob(32), 1, 2)"), SQLITE_OK);
+	/* v4: the audit log is the hash-chained one. */
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM pragma_table_info('audit') WHERE name = 'hash'"), 1);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM sqlite_schema WHERE name = 'audit_checkpoints'"), 1);
 	/* The old rows are intact and usable with the new code. */
 	assert_int_equal(db_service_get(fx->db, "payments", &s), MCA_OK);
 	assert_string_equal(s.spiffe_id, "spiffe://mesh.internal/svc/payments");
@@ -1472,7 +1489,7 @@ test_migrate_v2_failure_keeps_v1(void **state)
 	assert_null(fx->db);
 	assert_non_null(strstr(mca_err_detail(), "schema version 2"));
 	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 1);
-	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM certificates"), 1);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM certificates"), 2);
 }
 
 int
@@ -1520,7 +1537,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_service_disable_revoke_atomic, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_revoked_live_excludes_expired, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_crl_insert_latest, setup_open, teardown),
-		cmocka_unit_test_setup_teardown(test_migrate_v1_to_v2, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_v1_to_latest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_v2_failure_keeps_v1, setup, teardown),
 	};
 

@@ -326,6 +326,9 @@ echo "$MESHCA_AGENT_SERIAL" >> "{w}/hooks.log"
                 peer = x509.load_der_x509_certificate(s.getpeercert(binary_form=True))
                 s.sendall(b"GET / HTTP/1.0\r\n\r\n")
                 first = s.recv(64)
+        if first == b"":
+            # The hook killed this server between handshake and reply.
+            raise ConnectionResetError("s_server restarting")
         assert first.startswith(b"HTTP/1.0 200"), first
         accepted.setdefault(serial, format(peer.serial_number, "x"))
 

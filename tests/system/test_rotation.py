@@ -16,6 +16,7 @@ import sqlite3
 import ssl
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -524,3 +525,39 @@ def test_renew_admin_and_server_certificates(api, ca):
     # meshcad's own certificate: refused, meshcad rotates it itself.
     server = (ca.dir / "server.crt", ca.dir / "server.key")
     assert_error(renew(api, server), 403, "forbidden")
+
+
+def test_signal_hook_reaches_the_consumer_once_per_rotation(api, ca, tmp_path, unique):
+    """--signal HUP --pid-file F: the process named by F gets one SIGHUP per new
+    certificate (as nginx or envoy would, to reload)."""
+    name = service(api, unique, dns_names=["sig.rot.svc"], default_ttl="6s")
+    out, count = tmp_path / "out", tmp_path / "hups"
+    pid_file = tmp_path / "consumer.pid"
+    consumer = sysutil.track(subprocess.Popen(
+        [sys.executable, "-c",
+         "import signal, sys, time\n"
+         "n = 0\n"
+         "def hup(*_):\n"
+         "    global n; n += 1\n"
+         f"    open({str(count)!r}, 'w').write(str(n))\n"
+         "signal.signal(signal.SIGHUP, hup)\n"
+         f"open({str(pid_file)!r}, 'w').write(str(__import__('os').getpid()))\n"
+         "while True: time.sleep(0.05)\n"],
+        stdin=subprocess.DEVNULL))
+    try:
+        wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(), 10, "the consumer to start")
+        agent = Agent(tmp_path, api.url, out, "--root-cert", ca.root_crt,
+                      "--token-file", token_file(api, tmp_path, name), "--renew-at", "0.5",
+                      "--signal", "HUP", "--pid-file", pid_file).start()
+        try:
+            wait_for(lambda: agent.log().count('msg="certificate rotated"') >= 2, AGENT_WAIT,
+                     "two rotations", agent.log)
+        finally:
+            agent.stop()
+        issued = len(api.certificates(service=name))
+        wait_for(lambda: count.exists() and int(count.read_text() or 0) >= issued, 5,
+                 f"{issued} SIGHUPs", agent.log)
+        assert int(count.read_text()) == issued, "one signal per certificate, no more"
+        assert consumer.poll() is None, "the consumer must survive its reload signals"
+    finally:
+        sysutil.stop_process(consumer)

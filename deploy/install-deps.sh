@@ -13,6 +13,7 @@ build_pkgs=(
 )
 test_pkgs=(
 	libcmocka-dev
+	clang libclang-rt-14-dev
 	python3 python3-pytest python3-cryptography python3-requests
 	iproute2 util-linux procps
 )

@@ -20,4 +20,13 @@ else
 	meson configure "$build" -Dtests=enabled -Dwerror=true || fail "meson configure failed"
 fi
 ninja -C "$build" || fail "build failed"
+
+# The libFuzzer targets (clang, ASan+UBSan), run briefly by run-all.sh.
+fuzz="$build-fuzz"
+if [ ! -f "$fuzz/build.ninja" ]; then
+	CC=clang meson setup "$fuzz" -Dfuzz=true -Dtests=disabled --werror >/dev/null || fail "fuzz meson setup failed"
+fi
+ninja -C "$fuzz" $(for t in csr cert ocsp config names; do echo "tests/fuzz/${t}_fuzz"; done) ||
+	fail "fuzz build failed"
+export MESHCA_FUZZ_BUILD="$fuzz"
 exec bash tests/run-all.sh "$build"

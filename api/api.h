@@ -47,6 +47,7 @@ struct api_ctx {
 	char			 ocsp_url[600];
 	char			 ca_issuers_url[600];
 	struct api_revocation	*revocation;	/* CRL and OCSP state (revocation.c) */
+	struct api_audit	*audit;		/* the checkpoint thread (audit.c) */
 	_Atomic int		 inflight;	/* requests begun and not completed */
 };
 
@@ -62,6 +63,7 @@ struct api_peer {
 	enum db_cert_kind	kind;
 	int64_t			service_id;	/* 0 for admin and server */
 	bool			admin;		/* an admin identity */
+	enum db_admin_role	role;		/* when admin: from the admins table */
 };
 
 struct api_request {
@@ -96,6 +98,8 @@ enum MHD_Result api_reply_error(struct api_request *r, unsigned status, const ch
  * carries mca_err_detail() for 4xx, and only a generic sentence for 5xx
  * (the detail goes to the log). */
 enum MHD_Result api_reply_err(struct api_request *r, enum mca_err e);
+/* The HTTP status and public code api_reply_err uses for e. */
+void api_err_public(enum mca_err e, unsigned *status, const char **code);
 
 /* ---- JSON (jsonio.c) ------------------------------------------------ */
 
@@ -124,9 +128,23 @@ void api_auth_free(struct api_ctx *ctx);
  * when its record is revoked (passive revocation: a revoked certificate
  * authenticates nowhere). */
 enum mca_err api_auth_peer(struct api_request *r) MCA_WUR;
-/* true when the request carries an active admin certificate; otherwise
- * it has replied 401 or 403. */
+/* Roles of the admin endpoints, ordered: each includes the ones below. */
+enum api_role { API_ROLE_VIEWER, API_ROLE_ADMIN };
+/* true when the request carries an active admin certificate whose name
+ * is an active admin (admins table) of at least role need; r->peer.admin
+ * and .role are set.  Otherwise it has replied: 401 (api_auth_peer's
+ * codes) or 403 forbidden (not an admin, removed, or a role too low: the
+ * message names the role needed). */
+bool api_require_role(struct api_request *r, enum api_role need);
+/* api_require_role(r, API_ROLE_ADMIN): every write endpoint. */
 bool api_require_admin(struct api_request *r);
+/* The admin name of an admin certificate's SPIFFE ID (after
+ * ctx->admin_prefix), or NULL when it is not one. */
+const char *api_admin_name(const struct api_ctx *ctx, const char *spiffe_id);
+/* For an authenticated admin certificate (api_auth_peer done): its
+ * admin record must be active; sets r->peer.role.  MCA_ERR_FORBIDDEN
+ * otherwise. */
+enum mca_err api_peer_role(struct api_request *r) MCA_WUR;
 
 /* ---- routes --------------------------------------------------------- */
 
@@ -152,6 +170,69 @@ enum MHD_Result route_crl_pem(struct api_request *r, const char *arg);
 enum MHD_Result route_intermediate(struct api_request *r, const char *arg);
 enum MHD_Result route_ocsp_post(struct api_request *r, const char *arg);
 enum MHD_Result route_ocsp_get(struct api_request *r, const char *arg);
+enum MHD_Result route_admin_create(struct api_request *r, const char *arg);
+enum MHD_Result route_admin_list(struct api_request *r, const char *arg);
+enum MHD_Result route_admin_get(struct api_request *r, const char *arg);
+enum MHD_Result route_admin_token(struct api_request *r, const char *arg);
+enum MHD_Result route_admin_remove(struct api_request *r, const char *arg);
+enum MHD_Result route_status(struct api_request *r, const char *arg);
+enum MHD_Result route_audit_list(struct api_request *r, const char *arg);
+enum MHD_Result route_audit_checkpoint_latest(struct api_request *r, const char *arg);
+
+/* An RFC 5280 5.3.1 reason name to its code (NULL: unspecified);
+ * certificateHold and removeFromCRL are refused (route_revoke.c). */
+enum mca_err api_reason_parse(const char *name, int *code) MCA_WUR;
+
+/* ---- audit (audit.c) ------------------------------------------------ */
+
+struct api_audit;
+struct mca_config;
+
+/* The actor of a request: the verified client certificate's SPIFFE ID,
+ * else "unauthenticated".  Token requests name "token:<service>" (or
+ * "token:unknown" when the token resolves to no service) themselves. */
+const char *api_audit_actor(const struct api_request *r);
+/* obj (consumed; may be NULL) as compact JSON text with sorted keys, for
+ * struct db_audit's detail; free() it.  NULL when obj is NULL or out of
+ * memory. */
+char *api_audit_detail(json_t *obj);
+/* The detail of a certificate entry (cert.issue, cert.renew,
+ * cert.rotate): service (may be NULL), spiffe_id, not_after, dns_names,
+ * ip_addresses, renewed_from (when set).  free() it; NULL: no memory. */
+char *api_audit_cert_detail(const struct db_cert *rec, const char *service);
+/* The detail of a service entry (service.add, service.update): its
+ * policy as GET /v1/services/{name} shows it, less name and times. */
+char *api_audit_service_detail(const struct db_service *svc);
+/* Records a refused request (outcome failure) in its own transaction:
+ * actor (NULL: api_audit_actor), action ("cert.issue", "token.consume",
+ * "cert.renew", ...), subject (may be NULL), and detail {"error": the
+ * public code, "reason": the refusal's detail for 4xx}.  Never the token
+ * or the CSR.  A failure to record is logged, not returned: the client
+ * gets its refusal either way. */
+void api_audit_refusal(struct api_request *r, const char *actor, const char *action,
+    const char *subject, enum mca_err rc);
+/* Signs and stores a checkpoint of the audit chain's head with the
+ * intermediate key when the head moved past the latest checkpoint, and
+ * logs it as one line ("audit checkpoint seq=N head=HEX at=RFC3339
+ * signature=BASE64").  Checkpoints are not audit entries. */
+enum mca_err api_audit_checkpoint(struct api_ctx *ctx) MCA_WUR;
+/* Reads audit_checkpoint_interval (default 5m) and starts the thread
+ * that checkpoints at that pace.  api_audit_stop joins it and writes a
+ * last checkpoint (clean shutdown); a no-op when never started. */
+enum mca_err api_audit_start(struct api_ctx *ctx, const struct mca_config *cfg) MCA_WUR;
+void api_audit_stop(struct api_ctx *ctx);
+
+/* ---- enrollment tokens (token.c) ------------------------------------- */
+
+#define API_TOKEN_MAX	128	/* buffer for a token: "mca_" + 43 base64url + NUL */
+
+/* A new one-time token, "mca_" + base64url(256 random bits) without
+ * padding, into out (at least API_TOKEN_MAX), and its SHA-256, the only
+ * form stored.  The caller wipes out after use. */
+enum mca_err api_token_new(char *out, size_t outsz, unsigned char hash[DB_TOKEN_HASH_LEN]) MCA_WUR;
+/* A token's lifetime from v (seconds or a duration; NULL: token_ttl
+ * from config), at most API_MAX_TOKEN_TTL. */
+enum mca_err api_token_ttl(const struct api_request *r, const json_t *v, int64_t *ttl) MCA_WUR;
 
 /* ---- revocation: the CRL and the OCSP cache (revocation.c) ----------- */
 
@@ -227,6 +308,12 @@ void api_leaf_clear(struct api_leaf *leaf);
  * mask (MCA_ERR_CSR_PARSE, MCA_ERR_CSR_SIGNATURE, MCA_ERR_WEAK_KEY,
  * MCA_ERR_KEY_TYPE). */
 enum mca_err api_leaf_csr(struct api_leaf *leaf, const char *text, uint32_t mask) MCA_WUR;
+/* Service policy helpers shared by create and update (route_services.c):
+ * a SAN set to the text lists db/ stores (appended to svc's, which must
+ * be empty), and a key_types array (NULL: every type) to a mask. */
+enum mca_err api_service_sans_to_text(const struct ca_sans *s, struct db_service *svc) MCA_WUR;
+enum mca_err api_key_types_from_json(const json_t *v, uint32_t *mask) MCA_WUR;
+enum MHD_Result route_service_update(struct api_request *r, const char *arg);
 /* The DNS names and IP ranges a service may hold, as a SAN set. */
 enum mca_err api_service_sans(const struct db_service *svc, struct ca_sans *allowed) MCA_WUR;
 /* TTL: v (seconds or a duration string; NULL: def), at least min_ttl
@@ -240,6 +327,14 @@ enum mca_err api_issue_record(struct api_request *r, struct api_leaf *leaf, stru
     enum mca_err (*commit)(struct api_request *, void *, const struct db_cert *), void *arg) MCA_WUR;
 /* 201 with certificate, chain, roots, serial, spiffe_id, validity, names. */
 enum MHD_Result api_leaf_reply(struct api_request *r, const struct api_leaf *leaf);
+/* POST /v1/enroll with an admin's token (route_admins.c), and its reply:
+ * issues spiffe://<td>/meshca/admin/<name>, kind admin, any key type, no
+ * DNS/IP names (asking for some is 403 san_not_allowed), TTL ttl (NULL:
+ * admin_max_ttl) capped at admin_max_ttl, recorded with the token
+ * consumed in one transaction (db_admin_enroll_commit). */
+enum MHD_Result api_admin_enroll(struct api_request *r, int64_t admin_id,
+    const unsigned char hash[DB_TOKEN_HASH_LEN], const char *csr, const json_t *ttl,
+    bool names_requested, int64_t now);
 
 /* ---- server (server.c) ---------------------------------------------- */
 

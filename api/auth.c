@@ -176,21 +176,59 @@ api_auth_peer(struct api_request *r)
 	return r->peer_err;
 }
 
-bool
-api_require_admin(struct api_request *r)
+const char *
+api_admin_name(const struct api_ctx *ctx, const char *spiffe_id)
 {
-	size_t plen = strlen(r->ctx->admin_prefix);
+	size_t plen = strlen(ctx->admin_prefix);
+
+	if (strncmp(spiffe_id, ctx->admin_prefix, plen) != 0 || spiffe_id[plen] == '\0')
+		return NULL;
+	return spiffe_id + plen;
+}
+
+enum mca_err
+api_peer_role(struct api_request *r)
+{
+	const char *name = api_admin_name(r->ctx, r->peer.spiffe_id);
+	struct db_admin a = { 0 };
 	enum mca_err rc;
 
-	if ((rc = api_auth_peer(r)) != MCA_OK) {
+	if (r->peer.kind != DB_CERT_ADMIN || name == NULL)
+		return mca_err_set(MCA_ERR_FORBIDDEN, "%s is not an administrator", r->peer.spiffe_id);
+	rc = db_admin_get(r->ctx->db, name, &a);
+	if (rc == MCA_ERR_NOT_FOUND || (rc == MCA_OK && a.removed_at != 0))
+		rc = mca_err_set(MCA_ERR_FORBIDDEN, "%s is not an administrator (%s)", r->peer.spiffe_id,
+		    rc == MCA_OK ? "removed" : "no such admin");
+	if (rc == MCA_OK) {
+		r->peer.admin = true;
+		r->peer.role = a.role;
+	}
+	db_admin_clear(&a);
+	return rc;
+}
+
+bool
+api_require_role(struct api_request *r, enum api_role need)
+{
+	/* enum api_role and enum db_admin_role order the roles alike. */
+	enum db_admin_role want = need == API_ROLE_ADMIN ? DB_ROLE_ADMIN : DB_ROLE_VIEWER;
+	enum mca_err rc;
+
+	if ((rc = api_auth_peer(r)) != MCA_OK || (rc = api_peer_role(r)) != MCA_OK) {
 		api_reply_err(r, rc);
 		return false;
 	}
-	if (r->peer.kind != DB_CERT_ADMIN || strncmp(r->peer.spiffe_id, r->ctx->admin_prefix, plen) != 0 ||
-	    r->peer.spiffe_id[plen] == '\0') {
-		api_reply_err(r, mca_err_set(MCA_ERR_FORBIDDEN, "%s is not an administrator", r->peer.spiffe_id));
+	if (r->peer.role < want) {
+		api_reply_err(r, mca_err_set(MCA_ERR_FORBIDDEN, "%s %s needs the %s role; %s has role %s",
+		    r->method, r->path, db_admin_role_name(want), r->peer.spiffe_id,
+		    db_admin_role_name(r->peer.role)));
 		return false;
 	}
-	r->peer.admin = true;
 	return true;
+}
+
+bool
+api_require_admin(struct api_request *r)
+{
+	return api_require_role(r, API_ROLE_ADMIN);
 }

@@ -165,7 +165,7 @@ key_types_json(uint32_t mask)
 json_t *
 api_service_json(const struct db_service *svc)
 {
-	return json_pack("{s:s, s:s, s:o, s:o, s:I, s:I, s:o, s:b, s:o, s:o}",
+	return json_pack("{s:s, s:s, s:o, s:o, s:I, s:I, s:o, s:b, s:b, s:o, s:o}",
 	    "name", svc->name,
 	    "spiffe_id", svc->spiffe_id,
 	    "dns_names", api_json_strings(svc->dns_names, svc->ndns),
@@ -173,6 +173,7 @@ api_service_json(const struct db_service *svc)
 	    "default_ttl", (json_int_t)svc->default_ttl,
 	    "max_ttl", (json_int_t)svc->max_ttl,
 	    "key_types", key_types_json(svc->key_types),
+	    "allow_wildcards", svc->allow_wildcards,
 	    "enabled", svc->enabled,
 	    "created_at", api_json_time(svc->created_at),
 	    "updated_at", api_json_time(svc->updated_at));

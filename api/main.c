@@ -281,7 +281,8 @@ main(int argc, char **argv)
 	    (rc = mca_config_load(o.config, &cfg)) != MCA_OK ||
 	    (rc = setup_logging(cfg, &o)) != MCA_OK ||
 	    (rc = setup_ctx(cfg, &ctx)) != MCA_OK ||
-	    (rc = api_revocation_start(&ctx, cfg)) != MCA_OK) {
+	    (rc = api_revocation_start(&ctx, cfg)) != MCA_OK ||
+	    (rc = api_audit_start(&ctx, cfg)) != MCA_OK) {
 		fprintf(stderr, "meshcad: %s: %s\n", mca_strerror(rc), mca_err_detail());
 		goto out;
 	}
@@ -289,6 +290,7 @@ main(int argc, char **argv)
 	if (status == 0)
 		mca_log(MCA_LOG_INFO, "meshcad stopped", (const char *)NULL);
 out:
+	api_audit_stop(&ctx);		/* after the server: its last checkpoint seals the run */
 	api_revocation_stop(&ctx);	/* after the server: handlers use it */
 	api_auth_free(&ctx);
 	ca_signer_free(ctx.signer);

@@ -123,6 +123,8 @@ err_public(enum mca_err e, unsigned *status, const char **code)
 		*status = 404; *code = "not_found"; break;
 	case MCA_ERR_EXISTS:
 		*status = 409; *code = "already_exists"; break;
+	case MCA_ERR_CONFLICT:
+		*status = 409; *code = "conflict"; break;
 	case MCA_ERR_DB:
 	case MCA_ERR_DB_BUSY:
 	case MCA_ERR_DB_SCHEMA:
@@ -141,6 +143,12 @@ err_public(enum mca_err e, unsigned *status, const char **code)
 	case MCA_ERR_MAX:
 		break;
 	}
+}
+
+void
+api_err_public(enum mca_err e, unsigned *status, const char **code)
+{
+	err_public(e, status, code);
 }
 
 enum MHD_Result

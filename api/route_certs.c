@@ -1,6 +1,6 @@
 /*
  * GET /v1/certificates?service=&status=&kind=&limit= and
- * GET /v1/certificates/{serial} (admin only).
+ * GET /v1/certificates/{serial} (viewer role and up).
  */
 #include "api/api.h"
 
@@ -59,7 +59,7 @@ route_cert_list(struct api_request *r, const char *arg)
 	enum mca_err rc;
 
 	(void)arg;
-	if (!api_require_admin(r))
+	if (!api_require_role(r, API_ROLE_VIEWER))
 		return MHD_YES;
 	if ((rc = cert_filter(r, &f)) != MCA_OK ||
 	    (rc = db_cert_list(r->ctx->db, &f, mca_now(), &list, &n)) != MCA_OK)
@@ -96,7 +96,7 @@ route_cert_get(struct api_request *r, const char *serial)
 	enum MHD_Result ret;
 	enum mca_err rc;
 
-	if (!api_require_admin(r))
+	if (!api_require_role(r, API_ROLE_VIEWER))
 		return MHD_YES;
 	if (!serial_ok(serial))
 		return api_reply_error(r, 400, "invalid_argument",

@@ -25,6 +25,7 @@ struct enroll {
 	struct db_service	 svc;
 	struct api_leaf		 leaf;
 	int64_t			 now;
+	int64_t			 admin_id;	/* an admin's token (route_admins.c) */
 };
 
 static void
@@ -35,7 +36,34 @@ enroll_clear(struct enroll *e)
 	mca_wipe(e->hash, sizeof(e->hash));
 }
 
-/* The token's service, without consuming the token. */
+/* Names the service of a used or expired token in the audit of the
+ * refused attempt; keeps the token error's detail. */
+static void
+enroll_token_service(struct api_request *r, struct enroll *e, int64_t service_id, enum mca_err rc)
+{
+	char why[256];
+
+	(void)snprintf(why, sizeof(why), "%s", mca_err_detail());
+	if (db_service_get_by_id(r->ctx->db, service_id, &e->svc) != MCA_OK)
+		db_service_clear(&e->svc);
+	(void)mca_err_set(rc, "%s", why);
+}
+
+/* The audit of a refused enrollment: a token that could not be used is
+ * a failed "token.consume", anything refused after it a failed
+ * "cert.issue".  Never the token or the CSR. */
+static void
+enroll_refusal(struct api_request *r, const struct enroll *e, enum mca_err rc)
+{
+	char actor[CA_MAX_SERVICE_NAME + 16];
+	bool token = rc == MCA_ERR_TOKEN_INVALID || rc == MCA_ERR_TOKEN_USED ||
+	    rc == MCA_ERR_TOKEN_EXPIRED;
+
+	(void)snprintf(actor, sizeof(actor), "token:%s", e->svc.name != NULL ? e->svc.name : "unknown");
+	api_audit_refusal(r, actor, token ? "token.consume" : "cert.issue", e->svc.name, rc);
+}
+
+/* The token's service (or admin), without consuming the token. */
 static enum mca_err
 enroll_token(struct api_request *r, struct enroll *e)
 {
@@ -47,7 +75,10 @@ enroll_token(struct api_request *r, struct enroll *e)
 		return mca_err_set(MCA_ERR_TOKEN_INVALID, "token has an impossible length");
 	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, e->token, len, e->hash) < 0)
 		return MCA_ERR_CRYPTO;
-	if ((rc = db_token_lookup(r->ctx->db, e->hash, e->now, &service_id)) != MCA_OK)
+	rc = db_token_lookup_owner(r->ctx->db, e->hash, e->now, &service_id, &e->admin_id);
+	if ((rc == MCA_ERR_TOKEN_USED || rc == MCA_ERR_TOKEN_EXPIRED) && service_id != 0)
+		enroll_token_service(r, e, service_id, rc);	/* for the audit */
+	if (rc != MCA_OK || e->admin_id != 0)
 		return rc;
 	if ((rc = db_service_get_by_id(r->ctx->db, service_id, &e->svc)) != MCA_OK)
 		return rc;
@@ -87,7 +118,8 @@ enroll_names(struct enroll *e)
 	} else if ((rc = ca_csr_sans(e->leaf.csr, &requested)) != MCA_OK) {
 		goto out;
 	}
-	if ((rc = ca_sans_authorize(&allowed, &requested, &e->leaf.granted)) != MCA_OK)
+	if ((rc = ca_sans_authorize(&allowed, &requested, e->svc.allow_wildcards,
+	    &e->leaf.granted)) != MCA_OK)
 		rc = mca_err_set(rc, "service %s: %s", e->svc.name, mca_err_detail());
 out:
 	ca_sans_clear(&allowed);
@@ -205,8 +237,18 @@ static enum mca_err
 enroll_commit(struct api_request *r, void *arg, const struct db_cert *rec)
 {
 	struct enroll *e = arg;
+	char actor[CA_MAX_SERVICE_NAME + 16];
+	struct db_audit a = { actor, "cert.issue", rec->serial, true, NULL };
+	char *detail;
+	enum mca_err rc;
 
-	return db_enroll_commit(r->ctx->db, e->hash, e->now, rec);
+	(void)snprintf(actor, sizeof(actor), "token:%s", e->svc.name);
+	if ((detail = api_audit_cert_detail(rec, e->svc.name)) == NULL)
+		return MCA_ERR_NOMEM;
+	a.detail = detail;
+	rc = db_enroll_commit(r->ctx->db, e->hash, e->now, rec, &a);
+	free(detail);
+	return rc;
 }
 
 /* Sign, then record durably together with consuming the token. */
@@ -229,7 +271,9 @@ api_leaf_reply(struct api_request *r, const struct api_leaf *leaf)
 	char **ips = ip_texts(&leaf->granted);
 	json_t *o;
 
-	o = json_pack("{s:s%, s:s%, s:s%, s:s, s:s, s:o, s:o, s:o, s:o}",
+	/* ttl: the lifetime granted, after the caps of max_ttl and of the
+	 * intermediate's notAfter (a longer request is capped, not refused). */
+	o = json_pack("{s:s%, s:s%, s:s%, s:s, s:s, s:o, s:o, s:I, s:o, s:o}",
 	    "certificate", (const char *)leaf->issued.pem.data, leaf->issued.pem.len,
 	    "chain", (const char *)chain->data, chain->len,
 	    "roots", (const char *)roots->data, roots->len,
@@ -237,6 +281,7 @@ api_leaf_reply(struct api_request *r, const struct api_leaf *leaf)
 	    "spiffe_id", leaf->req.spiffe_id,
 	    "not_before", api_json_time(leaf->issued.not_before),
 	    "not_after", api_json_time(leaf->issued.not_after),
+	    "ttl", (json_int_t)(leaf->issued.not_after - leaf->req.now),
 	    "dns_names", api_json_strings(leaf->granted.dns, leaf->granted.ndns),
 	    "ip_addresses", ips ? api_json_strings(ips, leaf->granted.nips) : NULL);
 	ip_texts_free(ips, leaf->granted.nips);
@@ -263,7 +308,12 @@ route_enroll(struct api_request *r, const char *arg)
 		ret = api_reply_error(r, 400, "malformed_json", "%s", jerr.text);
 		goto out;
 	}
-	if ((rc = enroll_token(r, &e)) != MCA_OK ||
+	if ((rc = enroll_token(r, &e)) == MCA_OK && e.admin_id != 0) {
+		ret = api_admin_enroll(r, e.admin_id, e.hash, e.csr_text, e.ttl,
+		    e.dns != NULL || e.ips != NULL, e.now);
+		goto out;
+	}
+	if (rc != MCA_OK ||
 	    (rc = api_leaf_csr(&e.leaf, e.csr_text, e.svc.key_types)) != MCA_OK ||
 	    (rc = enroll_names(&e)) != MCA_OK ||
 	    (rc = enroll_ttl(r, &e, &ttl)) != MCA_OK ||
@@ -271,6 +321,7 @@ route_enroll(struct api_request *r, const char *arg)
 		mca_log(MCA_LOG_INFO, "enrollment refused", "id", r->id,
 		    "service", e.svc.name, "error", mca_errname(rc), "detail", mca_err_detail(),
 		    (const char *)NULL);
+		enroll_refusal(r, &e, rc);
 		ret = api_reply_err(r, rc);
 		goto out;
 	}

@@ -1,5 +1,5 @@
 /*
- * POST /v1/renew {csr, ttl?}
+ * POST /v1/renew {csr, ttl?, dns_names?, ip_addresses?}
  *
  * Authenticated by the client certificate alone (api_auth_peer): it
  * chains to this CA, is within its validity and its record is active.
@@ -7,7 +7,10 @@
  * workload gets its service's SPIFFE ID as it is now and those of the old
  * certificate's DNS/IP names the service still allows (names removed
  * since are dropped, not refused: renewal must not fail because policy
- * narrowed); an admin keeps its admin SPIFFE ID.  Server certificates are
+ * narrowed).  Names asked for explicitly (dns_names, ip_addresses) are
+ * authorized as at enrollment instead: one the service no longer allows
+ * is refused (403 san_not_allowed), not dropped.  An admin keeps its
+ * admin SPIFFE ID.  Server certificates are
  * refused: meshcad rotates its own.  The CSR may carry a new key (rekey)
  * or the old one.  The record links to the certificate it renews
  * (renewed_from) and is durable before the answer leaves.
@@ -15,6 +18,7 @@
 #include "api/api.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ca/common/log.h"
@@ -22,7 +26,7 @@
 
 struct renew {
 	const char		*csr_text;
-	json_t			*ttl;
+	json_t			*ttl, *dns, *ips;	/* dns/ips: names asked for, or NULL */
 	struct db_cert		 old;		/* the record of the presented certificate */
 	struct db_service	 svc;		/* workloads only */
 	struct api_leaf		 leaf;
@@ -66,6 +70,9 @@ renew_peer(struct api_request *r, struct renew *w)
 		    r->peer.spiffe_id[plen] == '\0')
 			return mca_err_set(MCA_ERR_FORBIDDEN, "%s is not an administrator identity",
 			    r->peer.spiffe_id);
+		/* Any role renews, but only an admin still in the admins table. */
+		if ((rc = api_peer_role(r)) != MCA_OK)
+			return rc;
 		w->subject = r->peer.spiffe_id + plen;
 		return MCA_OK;
 	case DB_CERT_SERVER:
@@ -79,15 +86,15 @@ renew_peer(struct api_request *r, struct renew *w)
 /* Adds to granted each name of the old certificate that allowed still
  * permits, one at a time so that a removed name is dropped, not fatal. */
 static enum mca_err
-keep_name(const struct ca_sans *allowed, const char *name, bool ip, struct ca_sans *granted,
-    const char *serial)
+keep_name(const struct ca_sans *allowed, bool wild, const char *name, bool ip,
+    struct ca_sans *granted, const char *serial)
 {
 	struct ca_sans one = { 0 }, ok = { 0 };
 	enum mca_err rc;
 
 	rc = ip ? ca_sans_add_ip(&one, name, false) : ca_sans_add_dns(&one, name, true);
 	if (rc == MCA_OK)
-		rc = ca_sans_authorize(allowed, &one, &ok);
+		rc = ca_sans_authorize(allowed, &one, wild, &ok);
 	if (rc == MCA_OK)
 		rc = ip ? ca_sans_add_ip(granted, name, false) : ca_sans_add_dns(granted, name, true);
 	else if (rc == MCA_ERR_SAN_NOT_ALLOWED || rc == MCA_ERR_NAME) {
@@ -100,20 +107,49 @@ keep_name(const struct ca_sans *allowed, const char *name, bool ip, struct ca_sa
 	return rc;
 }
 
+/* Names asked for explicitly: each must be allowed now, as at enrollment. */
+static enum mca_err
+renew_names_asked(struct renew *w, const struct ca_sans *allowed)
+{
+	struct ca_sans requested = { 0 };
+	enum mca_err rc;
+
+	if ((rc = api_json_dns(w->dns, "dns_names", true, &requested)) == MCA_OK &&
+	    (rc = api_json_ips(w->ips, "ip_addresses", false, &requested)) == MCA_OK &&
+	    requested.ndns + requested.nips == 0)
+		rc = mca_err_set(MCA_ERR_INVALID, "dns_names and ip_addresses ask for no name: "
+		    "leave them out to keep the current certificate's names");
+	if (rc == MCA_OK && (rc = ca_sans_authorize(allowed, &requested, w->svc.allow_wildcards,
+	    &w->leaf.granted)) == MCA_ERR_SAN_NOT_ALLOWED)
+		rc = mca_err_set(rc, "service %s: %s", w->svc.name, mca_err_detail());
+	ca_sans_clear(&requested);
+	return rc;
+}
+
 static enum mca_err
 renew_names(struct renew *w)
 {
 	struct ca_sans allowed = { 0 };
 	enum mca_err rc;
 
-	if (w->old.kind != DB_CERT_WORKLOAD)
-		return MCA_OK;		/* admin certificates carry no DNS/IP names */
+	if (w->old.kind != DB_CERT_WORKLOAD) {
+		if (w->dns != NULL || w->ips != NULL)
+			return mca_err_set(MCA_ERR_SAN_NOT_ALLOWED, "policy: admin certificates "
+			    "carry no DNS names or IP addresses");
+		return MCA_OK;
+	}
 	if ((rc = api_service_sans(&w->svc, &allowed)) != MCA_OK)
 		goto out;
+	if (w->dns != NULL || w->ips != NULL) {
+		rc = renew_names_asked(w, &allowed);
+		goto out;
+	}
 	for (size_t i = 0; i < w->old.ndns && rc == MCA_OK; i++)
-		rc = keep_name(&allowed, w->old.dns_names[i], false, &w->leaf.granted, w->old.serial);
+		rc = keep_name(&allowed, w->svc.allow_wildcards, w->old.dns_names[i], false,
+		    &w->leaf.granted, w->old.serial);
 	for (size_t i = 0; i < w->old.nips && rc == MCA_OK; i++)
-		rc = keep_name(&allowed, w->old.ip_addresses[i], true, &w->leaf.granted, w->old.serial);
+		rc = keep_name(&allowed, w->svc.allow_wildcards, w->old.ip_addresses[i], true,
+		    &w->leaf.granted, w->old.serial);
 out:
 	ca_sans_clear(&allowed);
 	return rc;
@@ -143,8 +179,17 @@ static enum mca_err
 renew_commit(struct api_request *r, void *arg, const struct db_cert *rec)
 {
 	struct renew *w = arg;
+	struct db_audit a = { r->peer.spiffe_id, "cert.renew", rec->serial, true, NULL };
+	char *detail;
+	enum mca_err rc;
 
-	return db_cert_insert(r->ctx->db, rec, w->now);
+	if ((detail = api_audit_cert_detail(rec, w->old.kind == DB_CERT_WORKLOAD ?
+	    w->svc.name : NULL)) == NULL)
+		return MCA_ERR_NOMEM;
+	a.detail = detail;
+	rc = db_cert_insert(r->ctx->db, rec, w->now, &a);
+	free(detail);
+	return rc;
 }
 
 static enum mca_err
@@ -179,8 +224,8 @@ route_renew(struct api_request *r, const char *arg)
 		ret = MHD_YES;
 		goto out;
 	}
-	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s?o}", "csr", &w.csr_text,
-	    "ttl", &w.ttl) != 0) {
+	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s?o, s?o, s?o}", "csr", &w.csr_text,
+	    "ttl", &w.ttl, "dns_names", &w.dns, "ip_addresses", &w.ips) != 0) {
 		ret = api_reply_error(r, 400, "malformed_json", "%s", jerr.text);
 		goto out;
 	}
@@ -195,6 +240,12 @@ refused:
 	mca_log(MCA_LOG_INFO, "renewal refused", "id", r->id,
 	    "serial", r->peer.serial[0] != '\0' ? r->peer.serial : NULL,
 	    "error", mca_errname(rc), "detail", mca_err_detail(), (const char *)NULL);
+	/* Audited once a certificate of this CA was presented (revoked,
+	 * expired, disabled service, policy...); a request with none names
+	 * nobody and is only logged. */
+	if (r->peer.serial[0] != '\0')
+		api_audit_refusal(r, r->peer.spiffe_id[0] != '\0' ? r->peer.spiffe_id : NULL,
+		    "cert.renew", r->peer.serial, rc);
 	ret = api_reply_err(r, rc);
 out:
 	renew_clear(&w);

@@ -15,6 +15,7 @@
 
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ca/common/log.h"
@@ -23,8 +24,8 @@
 /* RFC 5280 5.3.1 reason code from a name (NULL: unspecified).  meshca's
  * revocations are final: certificateHold (a suspension) and removeFromCRL
  * (delta CRLs only) are refused. */
-static enum mca_err
-reason_parse(const char *name, int *code)
+enum mca_err
+api_reason_parse(const char *name, int *code)
 {
 	enum mca_err rc;
 
@@ -77,7 +78,11 @@ revoke_allowed(struct api_request *r, const char *serial)
 	}
 	if (strcmp(r->peer.serial, serial) == 0)
 		return true;
-	return api_require_admin(r);	/* replies 403 forbidden when not */
+	if (api_require_admin(r))
+		return true;
+	/* It replied 403 forbidden (or 401): a refusal worth recording. */
+	api_audit_refusal(r, NULL, "cert.revoke", serial, MCA_ERR_FORBIDDEN);
+	return false;
 }
 
 static enum MHD_Result
@@ -98,6 +103,22 @@ revoke_reply(struct api_request *r, const char *serial, bool newly)
 	ret = api_reply_json(r, 200, o);
 	db_cert_clear(&c);
 	return ret;
+}
+
+static enum mca_err
+revoke_cert(struct api_request *r, const char *serial, int reason, bool *newly)
+{
+	struct db_audit a = { api_audit_actor(r), "cert.revoke", serial, true, NULL };
+	char *detail;
+	enum mca_err rc;
+
+	if ((detail = api_audit_detail(json_pack("{s:s, s:b}", "reason", ca_crl_reason_name(reason),
+	    "by_holder", strcmp(r->peer.serial, serial) == 0))) == NULL)
+		return MCA_ERR_NOMEM;
+	a.detail = detail;
+	rc = db_cert_revoke(r->ctx->db, serial, reason, mca_now(), newly, &a);
+	free(detail);
+	return rc;
 }
 
 enum MHD_Result
@@ -121,7 +142,7 @@ route_revoke(struct api_request *r, const char *arg)
 		goto out;
 	}
 	if ((rc = serial_normalize(serial_in, serial)) != MCA_OK ||
-	    (rc = reason_parse(reason_in, &reason)) != MCA_OK) {
+	    (rc = api_reason_parse(reason_in, &reason)) != MCA_OK) {
 		ret = api_reply_err(r, rc);
 		goto out;
 	}
@@ -129,7 +150,7 @@ route_revoke(struct api_request *r, const char *arg)
 		ret = MHD_YES;
 		goto out;
 	}
-	if ((rc = db_cert_revoke(r->ctx->db, serial, reason, mca_now(), &newly)) != MCA_OK) {
+	if ((rc = revoke_cert(r, serial, reason, &newly)) != MCA_OK) {
 		ret = rc == MCA_ERR_NOT_FOUND ?
 		    api_reply_error(r, 404, "not_found", "no certificate with serial %s", serial) :
 		    api_reply_err(r, rc);
@@ -163,7 +184,7 @@ disable_input(json_t *body, bool *revoke, int *reason)
 	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s?b, s?s}", "revoke", &flag, "reason", &name) != 0)
 		return mca_err_set(MCA_ERR_PARSE, "%s", jerr.text);
 	*revoke = flag != 0;
-	if (name != NULL && (rc = reason_parse(name, reason)) != MCA_OK)
+	if (name != NULL && (rc = api_reason_parse(name, reason)) != MCA_OK)
 		return rc;
 	return MCA_OK;
 }
@@ -200,6 +221,7 @@ service_not_found(struct api_request *r, const char *name, enum mca_err rc)
 enum MHD_Result
 route_service_disable(struct api_request *r, const char *name)
 {
+	struct db_audit a = { NULL, "service.disable", NULL, true, NULL };
 	json_t *body = NULL;
 	bool revoke;
 	int reason;
@@ -217,8 +239,10 @@ route_service_disable(struct api_request *r, const char *name)
 		    api_reply_err(r, rc);
 		goto out;
 	}
-	rc = revoke ? db_service_disable_revoke(r->ctx->db, name, reason, mca_now(), &n) :
-	    db_service_set_enabled(r->ctx->db, name, false, mca_now());
+	a.actor = api_audit_actor(r);
+	a.subject = name;	/* db/ adds "revoked" and "reason" when revoking */
+	rc = revoke ? db_service_disable_revoke(r->ctx->db, name, reason, mca_now(), &n, &a) :
+	    db_service_set_enabled(r->ctx->db, name, false, mca_now(), &a);
 	if (rc != MCA_OK) {
 		ret = service_not_found(r, name, rc);
 		goto out;
@@ -238,11 +262,13 @@ out:
 enum MHD_Result
 route_service_enable(struct api_request *r, const char *name)
 {
+	struct db_audit a = { NULL, "service.enable", name, true, NULL };
 	enum mca_err rc;
 
 	if (!api_require_admin(r))
 		return MHD_YES;
-	if ((rc = db_service_set_enabled(r->ctx->db, name, true, mca_now())) != MCA_OK)
+	a.actor = api_audit_actor(r);	/* known once authenticated */
+	if ((rc = db_service_set_enabled(r->ctx->db, name, true, mca_now(), &a)) != MCA_OK)
 		return service_not_found(r, name, rc);
 	mca_log(MCA_LOG_INFO, "service enabled", "id", r->id, "service", name,
 	    "actor", r->peer.spiffe_id, (const char *)NULL);

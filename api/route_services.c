@@ -1,5 +1,5 @@
 /*
- * Services and their enrollment tokens (admin only).
+ * Services and their enrollment tokens (reading: viewer role; changes: admin).
  *   POST /v1/services, GET /v1/services, GET /v1/services/{name},
  *   POST /v1/services/{name}/tokens
  */
@@ -12,17 +12,16 @@
 #include "ca/common/log.h"
 #include "ca/common/timefmt.h"
 
-#define TOKEN_BYTES 32	/* 256 bits (DESIGN: identity model) */
-
 struct service_input {
 	const char	*name;
 	const char	*spiffe_id;
 	json_t		*dns, *ips, *default_ttl, *max_ttl, *key_types;
+	int		 allow_wildcards;
 };
 
 /* Lists of a ca_sans in the text form db/ stores. */
-static enum mca_err
-sans_to_text(const struct ca_sans *s, struct db_service *svc)
+enum mca_err
+api_service_sans_to_text(const struct ca_sans *s, struct db_service *svc)
 {
 	svc->dns_names = calloc(s->ndns + 1, sizeof(char *));
 	svc->ip_ranges = calloc(s->nips + 1, sizeof(char *));
@@ -41,8 +40,8 @@ sans_to_text(const struct ca_sans *s, struct db_service *svc)
 	return MCA_OK;
 }
 
-static enum mca_err
-key_types_from_json(const json_t *v, uint32_t *mask)
+enum mca_err
+api_key_types_from_json(const json_t *v, uint32_t *mask)
 {
 	size_t i;
 	json_t *e;
@@ -118,13 +117,30 @@ service_from_input(struct api_ctx *ctx, const struct service_input *in, struct d
 	if ((rc = service_identity(ctx, in, svc)) != MCA_OK ||
 	    (rc = api_json_dns(in->dns, "dns_names", true, &sans)) != MCA_OK ||
 	    (rc = api_json_ips(in->ips, "ip_addresses", true, &sans)) != MCA_OK ||
-	    (rc = sans_to_text(&sans, svc)) != MCA_OK ||
+	    (rc = ca_signer_names_check(ctx->signer, svc->spiffe_id, &sans)) != MCA_OK ||
+	    (rc = api_service_sans_to_text(&sans, svc)) != MCA_OK ||
 	    (rc = service_ttls(ctx, in, svc)) != MCA_OK ||
-	    (rc = key_types_from_json(in->key_types, &svc->key_types)) != MCA_OK)
+	    (rc = api_key_types_from_json(in->key_types, &svc->key_types)) != MCA_OK)
 		goto out;
+	svc->allow_wildcards = in->allow_wildcards != 0;
 	svc->enabled = true;
 out:
 	ca_sans_clear(&sans);
+	return rc;
+}
+
+static enum mca_err
+service_insert(struct api_request *r, struct db_service *svc)
+{
+	struct db_audit a = { api_audit_actor(r), "service.add", svc->name, true, NULL };
+	char *detail;
+	enum mca_err rc;
+
+	if ((detail = api_audit_service_detail(svc)) == NULL)
+		return MCA_ERR_NOMEM;
+	a.detail = detail;
+	rc = db_service_insert(r->ctx->db, svc, mca_now(), &a);
+	free(detail);
 	return rc;
 }
 
@@ -141,15 +157,15 @@ route_service_create(struct api_request *r, const char *arg)
 	(void)arg;
 	if (!api_require_admin(r) || (body = api_json_body(r)) == NULL)
 		return MHD_YES;
-	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s?s, s?o, s?o, s?o, s?o, s?o}",
+	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s?s, s?o, s?o, s?o, s?o, s?o, s?b}",
 	    "name", &in.name, "spiffe_id", &in.spiffe_id, "dns_names", &in.dns,
 	    "ip_addresses", &in.ips, "default_ttl", &in.default_ttl, "max_ttl", &in.max_ttl,
-	    "key_types", &in.key_types) != 0) {
+	    "key_types", &in.key_types, "allow_wildcards", &in.allow_wildcards) != 0) {
 		ret = api_reply_error(r, 400, "malformed_json", "%s", jerr.text);
 		goto out;
 	}
 	if ((rc = service_from_input(r->ctx, &in, &svc)) != MCA_OK ||
-	    (rc = db_service_insert(r->ctx->db, &svc, mca_now())) != MCA_OK) {
+	    (rc = service_insert(r, &svc)) != MCA_OK) {
 		ret = api_reply_err(r, rc);
 		goto out;
 	}
@@ -172,7 +188,7 @@ route_service_list(struct api_request *r, const char *arg)
 	enum mca_err rc;
 
 	(void)arg;
-	if (!api_require_admin(r))
+	if (!api_require_role(r, API_ROLE_VIEWER))
 		return MHD_YES;
 	if ((rc = db_service_list(r->ctx->db, &list, &n)) != MCA_OK)
 		return api_reply_err(r, rc);
@@ -195,7 +211,7 @@ route_service_get(struct api_request *r, const char *name)
 	enum MHD_Result ret;
 	enum mca_err rc;
 
-	if (!api_require_admin(r))
+	if (!api_require_role(r, API_ROLE_VIEWER))
 		return MHD_YES;
 	if ((rc = db_service_get(r->ctx->db, name, &svc)) != MCA_OK) {
 		if (rc == MCA_ERR_NOT_FOUND)
@@ -207,62 +223,26 @@ route_service_get(struct api_request *r, const char *name)
 	return ret;
 }
 
-/* "mca_" + base64url(32 random bytes) without padding: 47 characters. */
-static enum mca_err
-token_new(char *out, size_t outsz, unsigned char hash[DB_TOKEN_HASH_LEN])
-{
-	unsigned char raw[TOKEN_BYTES];
-	gnutls_datum_t in = { raw, sizeof(raw) }, b64 = { NULL, 0 };
-	size_t n = 0;
-	enum mca_err rc = MCA_ERR_CRYPTO;
-
-	if (gnutls_rnd(GNUTLS_RND_KEY, raw, sizeof(raw)) < 0 ||
-	    gnutls_base64_encode2(&in, &b64) < 0)
-		goto out;
-	n = (size_t)snprintf(out, outsz, "%s", API_TOKEN_PREFIX);
-	for (unsigned i = 0; i < b64.size && b64.data[i] != '=' && n + 1 < outsz; i++) {
-		char c = (char)b64.data[i];
-
-		out[n++] = c == '+' ? '-' : c == '/' ? '_' : c;
-	}
-	out[n] = '\0';
-	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, out, n, hash) < 0)
-		goto out;
-	rc = MCA_OK;
-out:
-	mca_wipe(raw, sizeof(raw));
-	if (b64.data != NULL) {
-		mca_wipe(b64.data, b64.size);
-		gnutls_free(b64.data);
-	}
-	return rc;
-}
-
 static enum mca_err
 token_ttl(struct api_request *r, json_t *body, int64_t *ttl)
 {
 	json_error_t jerr;
 	json_t *v = NULL;
-	enum mca_err rc;
 
-	*ttl = r->ctx->token_ttl;
 	if (body == NULL)
-		return MCA_OK;
+		return api_token_ttl(r, NULL, ttl);
 	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s?o}", "ttl", &v) != 0)
 		return mca_err_set(MCA_ERR_PARSE, "%s", jerr.text);
-	if (v != NULL && (rc = api_json_duration(v, "ttl", ttl)) != MCA_OK)
-		return rc;
-	if (*ttl > API_MAX_TOKEN_TTL)
-		return mca_err_set(MCA_ERR_TTL, "token ttl is at most 7 days");
-	return MCA_OK;
+	return api_token_ttl(r, v, ttl);
 }
 
 enum MHD_Result
 route_token_create(struct api_request *r, const char *name)
 {
 	struct db_service svc = { 0 };
+	struct db_audit a = { NULL, "token.mint", NULL, true, NULL };
 	unsigned char hash[DB_TOKEN_HASH_LEN];
-	char token[128], exp[MCA_TIME_LEN];
+	char token[API_TOKEN_MAX], exp[MCA_TIME_LEN];
 	json_t *body = NULL;
 	int64_t ttl, now = mca_now();
 	enum MHD_Result ret;
@@ -286,8 +266,10 @@ route_token_create(struct api_request *r, const char *name)
 		ret = api_reply_err(r, mca_err_set(MCA_ERR_DISABLED, "service %s is disabled", svc.name));
 		goto out;
 	}
-	if ((rc = token_new(token, sizeof(token), hash)) != MCA_OK ||
-	    (rc = db_token_insert(r->ctx->db, svc.id, hash, now, now + ttl)) != MCA_OK) {
+	a.actor = api_audit_actor(r);
+	a.subject = svc.name;	/* db/ adds token_id and expires_at, never the token */
+	if ((rc = api_token_new(token, sizeof(token), hash)) != MCA_OK ||
+	    (rc = db_token_insert(r->ctx->db, svc.id, hash, now, now + ttl, &a)) != MCA_OK) {
 		ret = api_reply_err(r, rc);
 		goto out;
 	}

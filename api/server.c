@@ -44,6 +44,7 @@ static const struct route routes[] = {
 	{ "POST", "/v1/services",		route_service_create },
 	{ "GET",  "/v1/services",		route_service_list },
 	{ "GET",  "/v1/services/*",		route_service_get },
+	{ "PATCH", "/v1/services/*",		route_service_update },
 	{ "POST", "/v1/services/*/tokens",	route_token_create },
 	{ "GET",  "/v1/certificates",		route_cert_list },
 	{ "GET",  "/v1/certificates/*",		route_cert_get },
@@ -55,6 +56,14 @@ static const struct route routes[] = {
 	{ "GET",  "/v1/intermediate.crt",	route_intermediate },
 	{ "POST", "/v1/ocsp",			route_ocsp_post },
 	{ "GET",  "/v1/ocsp/**",		route_ocsp_get },
+	{ "POST", "/v1/admins",			route_admin_create },
+	{ "GET",  "/v1/admins",			route_admin_list },
+	{ "GET",  "/v1/admins/*",		route_admin_get },
+	{ "POST", "/v1/admins/*/tokens",	route_admin_token },
+	{ "POST", "/v1/admins/*/remove",	route_admin_remove },
+	{ "GET",  "/v1/status",			route_status },
+	{ "GET",  "/v1/audit",			route_audit_list },
+	{ "GET",  "/v1/audit/checkpoints/latest", route_audit_checkpoint_latest },
 };
 
 /* Matches path against pattern; the '*' segment is copied to arg.  A

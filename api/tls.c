@@ -179,6 +179,22 @@ next_ttl(const struct api_tls *t, const struct ca_cert *old)
 	return 90 * 86400;
 }
 
+/* The record of meshcad's own certificate, audited as "cert.rotate". */
+static enum mca_err
+tls_record(struct api_tls *t, const struct db_cert *rec)
+{
+	struct db_audit a = { "meshcad", "cert.rotate", rec->serial, true, NULL };
+	char *detail;
+	enum mca_err rc;
+
+	if ((detail = api_audit_cert_detail(rec, NULL)) == NULL)
+		return MCA_ERR_NOMEM;
+	a.detail = detail;
+	rc = db_cert_insert(t->ctx->db, rec, mca_now(), &a);
+	free(detail);
+	return rc;
+}
+
 /* Records the new certificate durably, then writes key and chain. */
 static enum mca_err
 tls_store(struct api_tls *t, const struct ca_cert *old, const struct ca_key *key,
@@ -204,7 +220,7 @@ tls_store(struct api_tls *t, const struct ca_cert *old, const struct ca_key *key
 	rec.der_len = is->der.len;
 	rec.status = DB_CERT_ACTIVE;
 	rec.renewed_from = old_serial[0] ? old_serial : NULL;
-	if ((rc = db_cert_insert(t->ctx->db, &rec, mca_now())) != MCA_OK)
+	if ((rc = tls_record(t, &rec)) != MCA_OK)
 		return rc;
 	if ((rc = mca_buf_set(chain, is->pem.data, is->pem.len)) != MCA_OK ||
 	    (rc = mca_buf_append(chain, inter->data, inter->len)) != MCA_OK)

@@ -37,7 +37,7 @@ ca_constraints_set(gnutls_x509_crt_t crt, int pathlen)
 static enum mca_err
 ca_cert_build(const struct ca_key *subject_key, const char *cn, const char *td,
     int pathlen, const struct ca_cert *issuer, const struct ca_key *issuer_key,
-    int64_t now, int64_t ttl, struct ca_cert **out)
+    int64_t now, int64_t ttl, const struct ca_name_constraints *nc, struct ca_cert **out)
 {
 	struct ca_crt_base b;
 	gnutls_x509_crt_t crt = NULL;
@@ -56,6 +56,7 @@ ca_cert_build(const struct ca_key *subject_key, const char *cn, const char *td,
 	if ((rc = ca_crt_base_apply(crt, &b)) != MCA_OK ||
 	    (rc = ca_subject_set(crt, cn, td)) != MCA_OK ||
 	    (rc = ca_constraints_set(crt, pathlen)) != MCA_OK ||
+	    (nc != NULL && (rc = ca_nc_apply(crt, nc)) != MCA_OK) ||
 	    (issuer != NULL && (rc = ca_crt_set_aki(crt, issuer->crt)) != MCA_OK) ||
 	    (rc = ca_crt_sign(crt, issuer != NULL ? issuer->crt : crt, issuer_key, &der)) != MCA_OK)
 		goto out;
@@ -73,13 +74,14 @@ ca_root_create(const struct ca_key *key, const char *trust_domain, int64_t now, 
 {
 	if (key == NULL || out == NULL)
 		return mca_err_set(MCA_ERR_INVALID, "root: a key is required");
-	return ca_cert_build(key, ROOT_CN, trust_domain, ROOT_PATHLEN, NULL, key, now, ttl, out);
+	return ca_cert_build(key, ROOT_CN, trust_domain, ROOT_PATHLEN, NULL, key, now, ttl, NULL,
+	    out);
 }
 
 enum mca_err
 ca_intermediate_create(const struct ca_cert *root, const struct ca_key *root_key,
     const struct ca_key *key, const char *trust_domain, int64_t now, int64_t ttl,
-    struct ca_cert **out)
+    const struct ca_name_constraints *nc, struct ca_cert **out)
 {
 	enum mca_err rc;
 
@@ -89,5 +91,5 @@ ca_intermediate_create(const struct ca_cert *root, const struct ca_key *root_key
 	if ((rc = ca_key_matches_crt(root_key, root->crt)) != MCA_OK)
 		return rc;
 	return ca_cert_build(key, INTER_CN, trust_domain, INTER_PATHLEN, root, root_key, now,
-	    ttl, out);
+	    ttl, nc, out);
 }

@@ -90,6 +90,16 @@ enum mca_err ca_cert_sans(const struct ca_cert *c, struct ca_sans *out) MCA_WUR;
 /* Whether two SHA-256 fingerprints are equal: hex, any case, colons
  * allowed ("AB:CD:..." equals "abcd..."). */
 bool ca_fingerprint_equal(const char *a, const char *b);
+/* Verifies a signature made by ca_signer_sign with c's key (the
+ * algorithm follows from c's key type).  MCA_ERR_CRYPTO when it does not
+ * verify. */
+enum mca_err ca_cert_verify_data(const struct ca_cert *c, const unsigned char *data, size_t len,
+    const unsigned char *sig, size_t siglen) MCA_WUR;
+/* RFC 5280 6.1: c is a CA certificate (basicConstraints cA) whose
+ * signature verifies under root.  Validity periods are not checked: a
+ * signature made while c was valid stays checkable after it expires.
+ * MCA_ERR_UNKNOWN_ISSUER otherwise. */
+enum mca_err ca_cert_issued_by(const struct ca_cert *c, const struct ca_cert *root) MCA_WUR;
 
 /* ---- names and policy (names.c) ------------------------------------- */
 
@@ -135,14 +145,18 @@ enum mca_err ca_spiffe_id_check(const char *id, const char *td) MCA_WUR;
 enum mca_err ca_service_name_check(const char *name) MCA_WUR;
 
 /* Which of `requested` the `allowed` set permits.  An exact allowed name
- * permits itself; "*.suffix" permits any name with exactly one more label
- * before ".suffix", and a literal wildcard request only if listed as is.
- * An IP is permitted when inside an allowed address or range.  When
- * requested is empty, granted = every exact name and every single
- * address of allowed (ranges and wildcards are not names to issue).
- * Refusal: MCA_ERR_SAN_NOT_ALLOWED naming the first offending value. */
+ * permits itself; a pattern "*.suffix" always permits any name with
+ * exactly one more label before ".suffix" (RFC 6125 6.4.3).  A literal
+ * wildcard name ("*.suffix") is granted only when it is listed as is in
+ * allowed AND allow_wildcards is true (the service's allow_wildcards):
+ * a wildcard certificate is a policy decision of its own.  An IP is
+ * permitted when inside an allowed address or range.  When requested is
+ * empty, granted = every exact name and every single address of allowed
+ * (ranges and wildcard patterns are not names to issue).  Refusal:
+ * MCA_ERR_SAN_NOT_ALLOWED, the detail citing the rule and naming the
+ * first offending value ("policy: ..."). */
 enum mca_err ca_sans_authorize(const struct ca_sans *allowed, const struct ca_sans *requested,
-    struct ca_sans *granted) MCA_WUR;
+    bool allow_wildcards, struct ca_sans *granted) MCA_WUR;
 
 /* ---- certificate requests (csr.c) ----------------------------------- */
 
@@ -159,8 +173,12 @@ enum mca_err ca_csr_parse(const unsigned char *data, size_t len, struct ca_csr *
 void ca_csr_free(struct ca_csr *csr);
 /* RSA sizes map down to the nearest listed size (3500 bits -> rsa-3072). */
 enum ca_key_type ca_csr_key_type(const struct ca_csr *csr);
-/* MCA_ERR_KEY_TYPE naming the type and the allowed list when the key's
- * type is outside mask. */
+/* Whether the request's key is one mask allows.  ECDSA curves and
+ * Ed25519 match exactly.  The RSA types are minimum sizes: an RSA key of
+ * N bits (N >= 2048, ca_csr_parse refuses less) is allowed when mask holds
+ * an RSA type of at most N bits, so rsa-2048 admits any RSA key of 2048
+ * bits or more, and rsa-3072 alone admits 3072 bits or more.  Refusal:
+ * MCA_ERR_KEY_TYPE naming the key (type, bits) and the allowed list. */
 enum mca_err ca_csr_check_key(const struct ca_csr *csr, uint32_t mask) MCA_WUR;
 /* The DNS and IP SANs the CSR asks for (URI SANs are ignored: identity
  * comes from the service record). */
@@ -184,6 +202,26 @@ const struct ca_cert *ca_signer_root(const struct ca_signer *s);
 /* Intermediate PEM (the chain a leaf presents) and root PEM (trust bundle). */
 const struct mca_buf *ca_signer_chain_pem(const struct ca_signer *s);
 const struct mca_buf *ca_signer_roots_pem(const struct ca_signer *s);
+/* Signs arbitrary bytes (meshcad's audit checkpoints) with the
+ * intermediate key: ECDSA with SHA-256 (P-256) or SHA-384 (P-384), RSA
+ * PKCS#1 v1.5 with SHA-256, PureEdDSA for Ed25519 (RFC 8032; the data
+ * is not pre-hashed).  sig is replaced with the signature. */
+enum mca_err ca_signer_sign(const struct ca_signer *s, const unsigned char *data, size_t len,
+    struct mca_buf *sig) MCA_WUR;
+/* Whether the intermediate carries a nameConstraints extension. */
+bool ca_signer_constrained(const struct ca_signer *s);
+/* RFC 5280 4.2.1.10 against the intermediate's name constraints, as
+ * read by ca_signer_open: the URI (a SPIFFE ID, may be NULL) and every
+ * DNS name, wildcard pattern and IP address or range of sans (may be
+ * NULL) must lie inside the permitted subtrees of its type, when there
+ * are any, and outside the excluded ones.  DNS: the name itself or a
+ * subdomain of the constraint; URI: the host part, equal to the
+ * constraint (or a subdomain when it starts with '.'); IP: inside the
+ * range.  MCA_OK when unconstrained; else MCA_ERR_SAN_NOT_ALLOWED naming
+ * the name and the permitted subtrees.  ca_issue_leaf calls it before
+ * signing, so meshcad refuses what relying parties would. */
+enum mca_err ca_signer_names_check(const struct ca_signer *s, const char *uri,
+    const struct ca_sans *sans) MCA_WUR;
 
 /* ---- issuance (issue.c) --------------------------------------------- */
 
@@ -292,10 +330,25 @@ enum mca_err ca_ocsp_error_response(enum ca_ocsp_error status, struct mca_buf *o
  * SKI, subject "CN=meshca root CA,O=<td>". */
 enum mca_err ca_root_create(const struct ca_key *key, const char *trust_domain,
     int64_t now, int64_t ttl, struct ca_cert **out) MCA_WUR;
+/* Name constraints for the intermediate (RFC 5280 4.2.1.10), written as
+ * a critical extension with permitted subtrees only. */
+struct ca_name_constraints {
+	/* Permitted uniformResourceIdentifier host: the trust domain, so
+	 * that only spiffe://<td>/... URIs verify below the intermediate.
+	 * NULL: no URI subtree.  OpenSSL (and Go) enforce it; GnuTLS 3.7
+	 * ignores URI constraints (neither enforces nor rejects them). */
+	const char		*uri_domain;
+	/* Permitted dNSName subtrees (host names, no wildcard: each admits
+	 * itself and its subdomains) and iPAddress ranges.  NULL or empty:
+	 * no DNS, no IP subtree (names of that type are unconstrained). */
+	const struct ca_sans	*permitted;
+};
+
 /* Intermediate signed by the root: CA:TRUE pathLen 0, keyCertSign|cRLSign
- * (critical), SKI, AKI, notAfter capped by the root. */
+ * (critical), SKI, AKI, notAfter capped by the root, and, when nc is not
+ * NULL, a critical nameConstraints extension. */
 enum mca_err ca_intermediate_create(const struct ca_cert *root, const struct ca_key *root_key,
     const struct ca_key *key, const char *trust_domain, int64_t now, int64_t ttl,
-    struct ca_cert **out) MCA_WUR;
+    const struct ca_name_constraints *nc, struct ca_cert **out) MCA_WUR;
 
 #endif

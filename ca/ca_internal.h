@@ -49,6 +49,8 @@ enum mca_err ca_pubkey_classify(gnutls_pubkey_t pub, enum ca_key_type *out) MCA_
 enum mca_err ca_key_pubkey(const struct ca_key *k, gnutls_pubkey_t *out) MCA_WUR;
 /* Digest to sign with: SHA-256 (P-256, RSA), SHA-384 (P-384), none (Ed25519). */
 gnutls_digest_algorithm_t ca_key_digest(const struct ca_key *k);
+/* The signature algorithm of a key type, as ca_signer_sign uses it. */
+gnutls_sign_algorithm_t ca_key_type_sign_algo(enum ca_key_type t);
 /* Whether k is the private half of the key in crt (RFC 5280 4.1.2.7 SPKI). */
 enum mca_err ca_key_matches_crt(const struct ca_key *k, gnutls_x509_crt_t crt) MCA_WUR;
 
@@ -65,6 +67,20 @@ enum mca_err ca_sans_collect(ca_san_getter get, const void *obj, const char *rul
 
 /* signer.c */
 const struct ca_key *ca_signer_key(const struct ca_signer *s);
+
+/* constraints.c: RFC 5280 4.2.1.10 name constraints. */
+struct ca_nc;
+/* Adds a critical nameConstraints extension with permitted subtrees. */
+enum mca_err ca_nc_apply(gnutls_x509_crt_t crt, const struct ca_name_constraints *nc) MCA_WUR;
+/* The DNS, URI and IP subtrees of crt; *out NULL when it has none. */
+enum mca_err ca_nc_load(gnutls_x509_crt_t crt, struct ca_nc **out) MCA_WUR;
+void ca_nc_free(struct ca_nc *nc);
+/* Whether there are dNSName subtrees (GnuTLS then checks a CN). */
+bool ca_nc_has_dns(const struct ca_nc *nc);
+/* ca_signer_names_check for nc (NULL: MCA_OK). */
+enum mca_err ca_nc_check(const struct ca_nc *nc, const char *uri, const struct ca_sans *sans) MCA_WUR;
+/* The signer's constraints, NULL when unconstrained. */
+const struct ca_nc *ca_signer_nc(const struct ca_signer *s);
 
 /* issue.c: the parts of a certificate every profile shares. */
 struct ca_crt_base {

@@ -249,3 +249,51 @@ ca_fingerprint_equal(const char *a, const char *b)
 		return false;
 	return mca_memeq_ct(na, nb, CA_FINGERPRINT_HEX_LEN - 1) == 0;
 }
+
+enum mca_err
+ca_cert_verify_data(const struct ca_cert *c, const unsigned char *data, size_t len,
+    const unsigned char *sig, size_t siglen)
+{
+	gnutls_datum_t d = { (unsigned char *)(uintptr_t)data, (unsigned int)len };
+	gnutls_datum_t s = { (unsigned char *)(uintptr_t)sig, (unsigned int)siglen };
+	gnutls_pubkey_t pub = NULL;
+	enum ca_key_type type;
+	enum mca_err rc = MCA_ERR_CRYPTO;
+	int r;
+
+	if (c == NULL || (data == NULL && len > 0) || sig == NULL || len > UINT32_MAX ||
+	    siglen > UINT32_MAX)
+		return mca_err_set(MCA_ERR_INVALID, "ca_cert_verify_data: bad argument");
+	if (gnutls_pubkey_init(&pub) < 0)
+		return MCA_ERR_NOMEM;
+	if (gnutls_pubkey_import_x509(pub, c->crt, 0) < 0) {
+		rc = mca_err_set(MCA_ERR_CRYPTO, "cannot read the certificate's public key");
+		goto out;
+	}
+	if ((rc = ca_pubkey_classify(pub, &type)) != MCA_OK)
+		goto out;
+	r = gnutls_pubkey_verify_data2(pub, ca_key_type_sign_algo(type), 0, &d, &s);
+	rc = r >= 0 ? MCA_OK : mca_err_set(MCA_ERR_CRYPTO, "signature does not verify: %s",
+	    gnutls_strerror(r));
+out:
+	gnutls_pubkey_deinit(pub);
+	return rc;
+}
+
+enum mca_err
+ca_cert_issued_by(const struct ca_cert *c, const struct ca_cert *root)
+{
+	unsigned int status = 0, ca = 0;
+	int r;
+
+	if (c == NULL || root == NULL)
+		return mca_err_set(MCA_ERR_INVALID, "ca_cert_issued_by: NULL argument");
+	if (gnutls_x509_crt_get_basic_constraints(c->crt, NULL, &ca, NULL) < 0 || !ca)
+		return mca_err_set(MCA_ERR_UNKNOWN_ISSUER, "RFC 5280 4.2.1.9: not a CA certificate");
+	r = gnutls_x509_crt_verify(c->crt, &root->crt, 1, GNUTLS_VERIFY_DISABLE_TIME_CHECKS |
+	    GNUTLS_VERIFY_DISABLE_TRUSTED_TIME_CHECKS, &status);
+	if (r < 0 || status != 0)
+		return mca_err_set(MCA_ERR_UNKNOWN_ISSUER, "RFC 5280 6.1: the certificate does not "
+		    "chain to the root (status 0x%x)", status);
+	return MCA_OK;
+}

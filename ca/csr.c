@@ -108,15 +108,44 @@ mask_format(uint32_t mask, char *out, size_t n)
 	}
 }
 
+static bool
+key_is_rsa(enum ca_key_type t)
+{
+	return t == CA_KEY_RSA_2048 || t == CA_KEY_RSA_3072 || t == CA_KEY_RSA_4096;
+}
+
+/* The RSA types are size classes ordered by size in enum ca_key_type, and
+ * an allowed class is a minimum: a key of class t passes when some
+ * allowed RSA class is at most t (csr->type already maps a size down to
+ * its class, 3500 bits -> rsa-3072). */
+static bool
+key_allowed(enum ca_key_type t, uint32_t mask)
+{
+	if (!key_is_rsa(t))
+		return (mask & CA_KEY_MASK(t)) != 0;
+	for (int c = CA_KEY_RSA_2048; c <= (int)t; c++)
+		if ((mask & CA_KEY_MASK(c)) != 0)
+			return true;
+	return false;
+}
+
 enum mca_err
 ca_csr_check_key(const struct ca_csr *csr, uint32_t mask)
 {
 	char list[128];
+	unsigned int bits = 0;
 
-	if ((mask & CA_KEY_MASK(csr->type)) != 0)
+	if (key_allowed(csr->type, mask))
 		return MCA_OK;
 	mask_format(mask, list, sizeof(list));
-	return mca_err_set(MCA_ERR_KEY_TYPE, "key type %s is not allowed (allowed: %s)",
+	if (key_is_rsa(csr->type)) {
+		(void)gnutls_pubkey_get_pk_algorithm(csr->pub, &bits);
+		return mca_err_set(MCA_ERR_KEY_TYPE, "policy: an RSA key of %u bits is below the "
+		    "smallest RSA size this service allows, or RSA is not allowed (allowed: %s; "
+		    "an rsa-N type admits RSA keys of N bits or more)", bits,
+		    list[0] != '\0' ? list : "none");
+	}
+	return mca_err_set(MCA_ERR_KEY_TYPE, "policy: key type %s is not allowed (allowed: %s)",
 	    ca_key_type_name(csr->type), list[0] != '\0' ? list : "none");
 }
 

@@ -157,13 +157,29 @@ leaf_set_sans(gnutls_x509_crt_t crt, const struct ca_leaf_req *req)
 	return MCA_OK;
 }
 
+/*
+ * Subject "CN=<name>".  Under an intermediate with dNSName constraints, a
+ * leaf without dNSName SANs carries "OU=<name>" instead: GnuTLS checks
+ * the CN of such a certificate as a host name against the constraints
+ * (RFC 6125 6.4.4 legacy), and "payments" is no name under the permitted
+ * suffixes.  The X509-SVID spec sets no requirement on the subject.
+ */
+static enum mca_err
+leaf_set_subject(gnutls_x509_crt_t crt, const struct ca_signer *s, const struct ca_leaf_req *req)
+{
+	bool no_cn = ca_nc_has_dns(ca_signer_nc(s)) && (req->sans == NULL || req->sans->ndns == 0);
+
+	if (gnutls_x509_crt_set_dn_by_oid(crt, no_cn ? GNUTLS_OID_X520_ORGANIZATIONAL_UNIT_NAME :
+	    GNUTLS_OID_X520_COMMON_NAME, 0, req->common_name,
+	    (unsigned int)strlen(req->common_name)) < 0)
+		return mca_err_set(MCA_ERR_SIGN, "cannot set the subject");
+	return MCA_OK;
+}
+
 /* X509-SVID spec 4.1-4.4: the leaf's constraints and usages. */
 static enum mca_err
 leaf_set_profile(gnutls_x509_crt_t crt, const struct ca_leaf_req *req)
 {
-	if (gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0,
-	    req->common_name, (unsigned int)strlen(req->common_name)) < 0)
-		return mca_err_set(MCA_ERR_SIGN, "cannot set the subject");
 	if (gnutls_x509_crt_set_basic_constraints(crt, 0, -1) < 0 ||
 	    gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_DIGITAL_SIGNATURE) < 0 ||
 	    gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_SERVER, 0) < 0 ||
@@ -265,7 +281,8 @@ ca_issue_leaf(const struct ca_signer *s, const struct ca_csr *csr,
 	memset(out, 0, sizeof(*out));
 	if (s == NULL || csr == NULL || req == NULL)
 		return mca_err_set(MCA_ERR_INVALID, "signer, request and CSR are required");
-	if ((rc = leaf_req_check(req)) != MCA_OK)
+	if ((rc = leaf_req_check(req)) != MCA_OK ||
+	    (rc = ca_signer_names_check(s, req->spiffe_id, req->sans)) != MCA_OK)
 		return rc;
 	issuer = ca_signer_cert(s);
 	memset(&b, 0, sizeof(b));
@@ -277,6 +294,7 @@ ca_issue_leaf(const struct ca_signer *s, const struct ca_csr *csr,
 	if (gnutls_x509_crt_init(&crt) < 0)
 		goto out;
 	if ((rc = ca_crt_base_apply(crt, &b)) != MCA_OK ||
+	    (rc = leaf_set_subject(crt, s, req)) != MCA_OK ||
 	    (rc = leaf_set_profile(crt, req)) != MCA_OK ||
 	    (rc = leaf_set_revocation(crt, req)) != MCA_OK ||
 	    (rc = ca_crt_set_aki(crt, issuer->crt)) != MCA_OK ||

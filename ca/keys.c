@@ -180,6 +180,26 @@ ca_key_pubkey(const struct ca_key *k, gnutls_pubkey_t *out)
 	return MCA_OK;
 }
 
+gnutls_sign_algorithm_t
+ca_key_type_sign_algo(enum ca_key_type t)
+{
+	switch (t) {
+	case CA_KEY_ECDSA_P256:
+		return GNUTLS_SIGN_ECDSA_SHA256;
+	case CA_KEY_ECDSA_P384:
+		return GNUTLS_SIGN_ECDSA_SHA384;
+	case CA_KEY_ED25519:
+		return GNUTLS_SIGN_EDDSA_ED25519;
+	case CA_KEY_RSA_2048:
+	case CA_KEY_RSA_3072:
+	case CA_KEY_RSA_4096:
+		return GNUTLS_SIGN_RSA_SHA256;
+	case CA_KEY_TYPE_MAX:
+		break;
+	}
+	return GNUTLS_SIGN_UNKNOWN;
+}
+
 gnutls_digest_algorithm_t
 ca_key_digest(const struct ca_key *k)
 {

@@ -476,15 +476,19 @@ sans_grant_exact(const struct ca_sans *allowed, struct ca_sans *granted)
 
 static enum mca_err
 sans_grant_requested(const struct ca_sans *allowed, const struct ca_sans *req,
-    struct ca_sans *granted)
+    bool allow_wildcards, struct ca_sans *granted)
 {
 	char text[64];
 	enum mca_err rc;
 
 	for (size_t i = 0; i < req->ndns; i++) {
 		if (!dns_permitted(allowed, req->dns[i]))
-			return mca_err_set(MCA_ERR_SAN_NOT_ALLOWED, "DNS name '%s' is not among "
-			    "the names this service may hold", req->dns[i]);
+			return mca_err_set(MCA_ERR_SAN_NOT_ALLOWED, "policy: DNS name '%s' is not "
+			    "among the names this service may hold (an exact name, or one label "
+			    "under a *.suffix pattern)", req->dns[i]);
+		if (req->dns[i][0] == '*' && !allow_wildcards)
+			return mca_err_set(MCA_ERR_SAN_NOT_ALLOWED, "policy: the service does not "
+			    "allow wildcard certificates (allow_wildcards=false): '%s'", req->dns[i]);
 		if ((rc = sans_push_dns(granted, req->dns[i])) != MCA_OK)
 			return rc;
 	}
@@ -495,8 +499,8 @@ sans_grant_requested(const struct ca_sans *allowed, const struct ca_sans *req,
 			ok = ip_within(&req->ips[i], &allowed->ips[j]);
 		if (!ok) {
 			ca_ip_format(&req->ips[i], text);
-			return mca_err_set(MCA_ERR_SAN_NOT_ALLOWED, "IP address %s is not among "
-			    "the addresses this service may hold", text);
+			return mca_err_set(MCA_ERR_SAN_NOT_ALLOWED, "policy: IP address %s is not "
+			    "among the addresses this service may hold", text);
 		}
 		if ((rc = sans_push_ip(granted, &req->ips[i])) != MCA_OK)
 			return rc;
@@ -506,7 +510,7 @@ sans_grant_requested(const struct ca_sans *allowed, const struct ca_sans *req,
 
 enum mca_err
 ca_sans_authorize(const struct ca_sans *allowed, const struct ca_sans *requested,
-    struct ca_sans *granted)
+    bool allow_wildcards, struct ca_sans *granted)
 {
 	static const struct ca_sans none;
 	enum mca_err rc;
@@ -517,7 +521,7 @@ ca_sans_authorize(const struct ca_sans *allowed, const struct ca_sans *requested
 	if (requested == NULL || (requested->ndns == 0 && requested->nips == 0))
 		rc = sans_grant_exact(allowed, granted);
 	else
-		rc = sans_grant_requested(allowed, requested, granted);
+		rc = sans_grant_requested(allowed, requested, allow_wildcards, granted);
 	if (rc != MCA_OK)
 		ca_sans_clear(granted);
 	return rc;

@@ -11,6 +11,7 @@ struct ca_signer {
 	struct ca_cert	*cert;		/* intermediate */
 	struct ca_key	*key;
 	struct ca_cert	*root;
+	struct ca_nc	*nc;		/* the intermediate's name constraints, or NULL */
 };
 
 /* RFC 5280 6.1: the intermediate is a CA certificate signed by the root. */
@@ -53,7 +54,8 @@ ca_signer_open(const char *intermediate_cert, const char *intermediate_key,
 	    (rc = ca_cert_load(root_cert, &s->root)) != MCA_OK)
 		goto out;
 	if ((rc = ca_key_matches_crt(s->key, s->cert->crt)) != MCA_OK ||
-	    (rc = signer_check_chain(s)) != MCA_OK)
+	    (rc = signer_check_chain(s)) != MCA_OK ||
+	    (rc = ca_nc_load(s->cert->crt, &s->nc)) != MCA_OK)
 		goto out;
 	*out = s;
 	s = NULL;
@@ -71,6 +73,7 @@ ca_signer_free(struct ca_signer *s)
 	ca_cert_free(s->cert);
 	ca_key_free(s->key);
 	ca_cert_free(s->root);
+	ca_nc_free(s->nc);
 	free(s);
 }
 
@@ -102,4 +105,45 @@ const struct mca_buf *
 ca_signer_roots_pem(const struct ca_signer *s)
 {
 	return ca_cert_pem(s->root);
+}
+
+const struct ca_nc *
+ca_signer_nc(const struct ca_signer *s)
+{
+	return s->nc;
+}
+
+bool
+ca_signer_constrained(const struct ca_signer *s)
+{
+	return s != NULL && s->nc != NULL;
+}
+
+enum mca_err
+ca_signer_names_check(const struct ca_signer *s, const char *uri, const struct ca_sans *sans)
+{
+	if (s == NULL)
+		return mca_err_set(MCA_ERR_INVALID, "no signer");
+	return ca_nc_check(s->nc, uri, sans);
+}
+
+enum mca_err
+ca_signer_sign(const struct ca_signer *s, const unsigned char *data, size_t len,
+    struct mca_buf *sig)
+{
+	gnutls_datum_t in = { (unsigned char *)(uintptr_t)data, (unsigned int)len };
+	gnutls_datum_t out = { NULL, 0 };
+	enum mca_err rc;
+	int r;
+
+	if (s == NULL || (data == NULL && len > 0) || sig == NULL || len > UINT32_MAX)
+		return mca_err_set(MCA_ERR_INVALID, "ca_signer_sign: bad argument");
+	r = gnutls_privkey_sign_data2(s->key->priv, ca_key_type_sign_algo(s->key->type), 0,
+	    &in, &out);
+	if (r < 0)
+		return mca_err_set(MCA_ERR_SIGN, "signing with the intermediate key: %s",
+		    gnutls_strerror(r));
+	rc = mca_buf_set(sig, out.data, out.size);
+	gnutls_free(out.data);
+	return rc;
 }

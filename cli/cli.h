@@ -337,6 +337,7 @@ cli_cmd_fn cli_cmd_init;
 cli_cmd_fn cli_cmd_service_add;
 cli_cmd_fn cli_cmd_service_list;
 cli_cmd_fn cli_cmd_service_show;
+cli_cmd_fn cli_cmd_service_update;
 cli_cmd_fn cli_cmd_token_create;
 cli_cmd_fn cli_cmd_enroll;
 cli_cmd_fn cli_cmd_agent;
@@ -347,6 +348,15 @@ cli_cmd_fn cli_cmd_service_disable;
 cli_cmd_fn cli_cmd_service_enable;
 cli_cmd_fn cli_cmd_crl_show;
 cli_cmd_fn cli_cmd_ocsp_check;
+cli_cmd_fn cli_cmd_admin_add;
+cli_cmd_fn cli_cmd_admin_list;
+cli_cmd_fn cli_cmd_admin_remove;
+cli_cmd_fn cli_cmd_admin_token;
+cli_cmd_fn cli_cmd_admin_enroll;
+cli_cmd_fn cli_cmd_status;
+cli_cmd_fn cli_cmd_audit_list;
+cli_cmd_fn cli_cmd_audit_verify;
+cli_cmd_fn cli_cmd_audit_checkpoint;
 
 /* ---- binary fetches for relying-party commands (fetch.c) ----------- */
 

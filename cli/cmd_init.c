@@ -58,6 +58,9 @@ struct init_opts {
 	const char		*listen;
 	struct ca_sans		 server_names;
 	const char		*admin_name;
+	bool			 name_constraints;	/* --name-constraints */
+	bool			 no_uri_constraint;
+	struct ca_sans		 permitted;		/* --permitted-dns, --permitted-ip */
 };
 
 struct init_state {
@@ -87,7 +90,7 @@ struct init_leaf {
 enum {
 	O_STATE_DIR = 1, O_TRUST_DOMAIN, O_ROOT_KEY_TYPE, O_INT_KEY_TYPE, O_ROOT_TTL,
 	O_INT_TTL, O_PASSFILE, O_LISTEN, O_SERVER_NAME, O_SERVER_TTL, O_ADMIN_NAME,
-	O_ADMIN_TTL
+	O_ADMIN_TTL, O_NAME_CONSTRAINTS, O_PERMITTED_DNS, O_PERMITTED_IP, O_NO_URI_NC
 };
 
 static const struct option init_longopts[] = {
@@ -103,6 +106,10 @@ static const struct option init_longopts[] = {
 	{ "server-ttl",		 required_argument, NULL, O_SERVER_TTL },
 	{ "admin-name",		 required_argument, NULL, O_ADMIN_NAME },
 	{ "admin-ttl",		 required_argument, NULL, O_ADMIN_TTL },
+	{ "name-constraints",	 no_argument,	    NULL, O_NAME_CONSTRAINTS },
+	{ "permitted-dns",	 required_argument, NULL, O_PERMITTED_DNS },
+	{ "permitted-ip",	 required_argument, NULL, O_PERMITTED_IP },
+	{ "no-uri-constraint",	 no_argument,	    NULL, O_NO_URI_NC },
 	CLI_GLOBAL_LONGOPTS,
 	{ NULL, 0, NULL, 0 }
 };
@@ -129,7 +136,15 @@ init_usage(FILE *fp)
 	    "  --server-name NAME         extra DNS name for meshcad's certificate (repeatable)\n"
 	    "  --server-ttl D             meshcad certificate lifetime (default 90d)\n"
 	    "  --admin-name NAME          first admin's name (default admin)\n"
-	    "  --admin-ttl D              admin certificate lifetime (default 90d)\n\n"
+	    "  --admin-ttl D              admin certificate lifetime (default 90d)\n"
+	    "  --name-constraints         put X.509 name constraints (RFC 5280 4.2.1.10,\n"
+	    "                             critical) on the intermediate: URIs in the trust\n"
+	    "                             domain, DNS names under --permitted-dns, addresses\n"
+	    "                             in --permitted-ip (meshcad's own names are added)\n"
+	    "  --permitted-dns SUFFIX     a DNS suffix workloads may hold (repeatable)\n"
+	    "  --permitted-ip CIDR        an address range workloads may hold (repeatable;\n"
+	    "                             none: IP addresses are not constrained)\n"
+	    "  --no-uri-constraint        leave the URI (trust domain) subtree out\n\n"
 	    "Refuses to run where a CA already exists.\n\n%s",
 	    CLI_PROG, CLI_PASSPHRASE_MIN, cli_global_usage);
 }
@@ -171,6 +186,17 @@ init_opt(struct cli_ctx *ctx, struct init_opts *o, int c, const char *arg)
 		if (ca_sans_add_dns(&o->server_names, arg, false) != MCA_OK)
 			return cli_usage_error("init", "--server-name: %s", mca_err_detail());
 		break;
+	case O_NAME_CONSTRAINTS: o->name_constraints = true; break;
+	case O_NO_URI_NC:	o->no_uri_constraint = true; break;
+	case O_PERMITTED_DNS:
+		if (ca_sans_add_dns(&o->permitted, arg, false) != MCA_OK)
+			return cli_usage_error("init", "--permitted-dns: %s (RFC 5280 4.2.1.10: "
+			    "a dNSName subtree is a host name, no wildcard)", mca_err_detail());
+		break;
+	case O_PERMITTED_IP:
+		if (ca_sans_add_ip(&o->permitted, arg, true) != MCA_OK)
+			return cli_usage_error("init", "--permitted-ip: %s", mca_err_detail());
+		break;
 	default:
 		return cli_opt_common(ctx, c, arg, init_usage);
 	}
@@ -203,6 +229,10 @@ init_check_opts(const struct init_opts *o)
 	ca_sans_clear(&scratch);
 	if (rc != MCA_OK)
 		return cli_usage_error("init", "%s", mca_err_detail());
+	if (!o->name_constraints && (o->permitted.ndns + o->permitted.nips > 0 ||
+	    o->no_uri_constraint))
+		return cli_usage_error("init", "--permitted-dns, --permitted-ip and "
+		    "--no-uri-constraint go with --name-constraints");
 	return CLI_CONTINUE;
 }
 
@@ -417,13 +447,53 @@ save_key(struct init_state *st, enum init_file f, const struct ca_key *k, const 
 	return ca_key_save(k, st->path[f], pass);
 }
 
+/* The permitted subtrees: the operator's, plus meshcad's own names so
+ * that its server certificate verifies under them (its addresses only
+ * when IP addresses are constrained at all). */
+static enum mca_err
+nc_permitted(const struct init_opts *o, struct ca_sans *perm)
+{
+	struct ca_sans srv = { 0 };
+	char text[64], url[300];
+	bool ips = o->permitted.nips > 0;
+	enum mca_err rc;
+
+	if ((rc = ca_sans_add_dns(&srv, "localhost", false)) != MCA_OK ||
+	    (rc = ca_sans_add_ip(&srv, "127.0.0.1", false)) != MCA_OK ||
+	    (rc = ca_sans_add_ip(&srv, "::1", false)) != MCA_OK ||
+	    (rc = listen_apply(o->listen, &srv, url, sizeof(url))) != MCA_OK)
+		goto out;
+	for (size_t i = 0; i < o->server_names.ndns && rc == MCA_OK; i++)
+		rc = ca_sans_add_dns(&srv, o->server_names.dns[i], false);
+	for (size_t i = 0; i < o->permitted.ndns && rc == MCA_OK; i++)
+		rc = ca_sans_add_dns(perm, o->permitted.dns[i], false);
+	for (size_t i = 0; i < srv.ndns && rc == MCA_OK; i++)
+		rc = ca_sans_add_dns(perm, srv.dns[i], false);
+	for (size_t i = 0; i < o->permitted.nips + (ips ? srv.nips : 0) && rc == MCA_OK; i++) {
+		ca_ip_format(i < o->permitted.nips ? &o->permitted.ips[i] :
+		    &srv.ips[i - o->permitted.nips], text);
+		rc = ca_sans_add_ip(perm, text, true);
+	}
+out:
+	ca_sans_clear(&srv);
+	return rc;
+}
+
 static enum mca_err
 make_root_and_intermediate(struct init_state *st, const struct init_opts *o)
 {
 	struct ca_key *rkey = NULL, *ikey = NULL;
 	struct ca_cert *root = NULL, *inter = NULL;
+	struct ca_sans perm = { 0 };
+	struct ca_name_constraints nc = { NULL, NULL };
 	enum mca_err rc;
 
+	if (o->name_constraints) {
+		nc.uri_domain = o->no_uri_constraint ? NULL : o->trust_domain;
+		nc.permitted = &perm;
+		if ((rc = nc_permitted(o, &perm)) != MCA_OK)
+			goto out;
+	}
 	if ((rc = ca_key_generate(o->root_type, &rkey)) != MCA_OK ||
 	    (rc = ca_root_create(rkey, o->trust_domain, st->now, o->root_ttl, &root)) != MCA_OK ||
 	    (rc = save_key(st, F_ROOT_KEY, rkey, (const char *)st->pass.data)) != MCA_OK ||
@@ -432,7 +502,7 @@ make_root_and_intermediate(struct init_state *st, const struct init_opts *o)
 	mca_buf_free(&st->pass);		/* not needed any more */
 	if ((rc = ca_key_generate(o->int_type, &ikey)) != MCA_OK ||
 	    (rc = ca_intermediate_create(root, rkey, ikey, o->trust_domain, st->now,
-	    o->int_ttl, &inter)) != MCA_OK ||
+	    o->int_ttl, o->name_constraints ? &nc : NULL, &inter)) != MCA_OK ||
 	    (rc = save_key(st, F_INT_KEY, ikey, NULL)) != MCA_OK ||
 	    (rc = write_cert(st, F_INT_CRT, ca_cert_pem(inter), NULL)) != MCA_OK)
 		goto out;
@@ -441,10 +511,30 @@ make_root_and_intermediate(struct init_state *st, const struct init_opts *o)
 	rc = ca_signer_open(st->path[F_INT_CRT], st->path[F_INT_KEY], NULL, st->path[F_ROOT_CRT],
 	    &st->signer);
 out:
+	ca_sans_clear(&perm);
 	ca_cert_free(inter);
 	ca_cert_free(root);
 	ca_key_free(ikey);
 	ca_key_free(rkey);
+	return rc;
+}
+
+/* Inserts c with its audit entry: actor "meshca init", "cert.issue". */
+static enum mca_err
+record_insert(struct init_state *st, const struct db_cert *c)
+{
+	struct db_audit a = { "meshca init", "cert.issue", c->serial, true, NULL };
+	json_t *o = json_pack("{s:s, s:s}", "kind", db_cert_kind_name(c->kind),
+	    "spiffe_id", c->spiffe_id);
+	char *detail = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	enum mca_err rc;
+
+	json_decref(o);
+	if (detail == NULL)
+		return MCA_ERR_NOMEM;
+	a.detail = detail;
+	rc = db_cert_insert(st->db, c, st->now, &a);
+	free(detail);
 	return rc;
 }
 
@@ -475,7 +565,7 @@ record_leaf(struct init_state *st, const struct init_leaf *l, const struct ca_is
 	c.der = is->der.data;
 	c.der_len = is->der.len;
 	c.status = DB_CERT_ACTIVE;
-	return db_cert_insert(st->db, &c, st->now);
+	return record_insert(st, &c);
 }
 
 /* A key made here, a CSR for it checked as meshcad would, a certificate
@@ -544,6 +634,8 @@ out:
 static enum mca_err
 make_admin(struct init_state *st, const struct init_opts *o)
 {
+	struct db_audit audit = { "meshca init", "admin.add", o->admin_name, true,
+	    "{\"role\":\"admin\"}" };
 	struct init_leaf l;
 	enum mca_err rc;
 
@@ -557,7 +649,9 @@ make_admin(struct init_state *st, const struct init_opts *o)
 	    o->trust_domain, o->admin_name);
 	if ((rc = ca_spiffe_id_check(l.spiffe_id, o->trust_domain)) != MCA_OK)
 		return rc;
-	rc = make_leaf(st, &l);
+	/* The first operator, role admin: meshcad takes roles from this table. */
+	if ((rc = make_leaf(st, &l)) == MCA_OK)
+		rc = db_admin_insert(st->db, o->admin_name, DB_ROLE_ADMIN, st->now, NULL, &audit);
 	ca_sans_clear(&l.sans);
 	return rc;
 }
@@ -722,6 +816,7 @@ out:
 	db_close(st->db);
 	mca_buf_free(&st->pass);
 	ca_sans_clear(&o.server_names);
+	ca_sans_clear(&o.permitted);
 	free(st);
 	return ret;
 }

@@ -1,5 +1,5 @@
 /*
- * `meshca service add|list|show`: services over the admin API, and the
+ * `meshca service add|list|show|update|disable|enable`: services over the admin API, and the
  * connection set-up every admin command shares.
  */
 #include "cli/cli.h"
@@ -14,7 +14,7 @@
 
 static const char *const service_keys[] = {
 	"name", "spiffe_id", "dns_names", "ip_addresses", "default_ttl", "max_ttl",
-	"key_types", "enabled", "created_at", "updated_at", NULL
+	"key_types", "allow_wildcards", "enabled", "created_at", "updated_at", NULL
 };
 
 int
@@ -46,7 +46,8 @@ print_service(const struct cli_ctx *ctx, const json_t *svc)
 
 /* ---- service add ---------------------------------------------------- */
 
-enum { O_SPIFFE_ID = 1, O_DNS, O_IP, O_DEFAULT_TTL, O_MAX_TTL, O_KEY_TYPES };
+enum { O_SPIFFE_ID = 1, O_DNS, O_IP, O_DEFAULT_TTL, O_MAX_TTL, O_KEY_TYPES, O_WILDCARDS,
+	O_ADD_DNS, O_REMOVE_DNS, O_ADD_IP, O_REMOVE_IP, O_NO_DNS, O_NO_IP };
 
 static void
 add_usage(FILE *fp)
@@ -60,42 +61,65 @@ add_usage(FILE *fp)
 	    "  --ip ADDR|CIDR      an address or range it may hold (repeatable)\n"
 	    "  --default-ttl D     certificate lifetime when none is asked (default: server's)\n"
 	    "  --max-ttl D         longest lifetime (default: max(default-ttl, 72h))\n"
-	    "  --key-types LIST    comma-separated key types allowed (default all)\n\n%s",
+	    "  --key-types LIST    comma-separated key types allowed (default all); rsa-N\n"
+	    "                      admits RSA keys of N bits or more\n"
+	    "  --allow-wildcards true|false\n"
+	    "                      whether certificates may carry a literal *.suffix name\n"
+	    "                      (default false; *.suffix patterns always admit the\n"
+	    "                      names one label under them)\n\n%s",
 	    CLI_PROG, cli_global_usage);
 }
 
+/* --allow-wildcards true|false */
 static int
-add_to_array(json_t *body, const char *key, const char *value)
+add_bool(json_t *body, const char *cmd, const char *key, const char *flag, const char *value)
+{
+	bool v;
+
+	if (strcmp(value, "true") == 0)
+		v = true;
+	else if (strcmp(value, "false") == 0)
+		v = false;
+	else
+		return cli_usage_error(cmd, "--%s: '%.32s' is neither true nor false", flag, value);
+	if (json_object_set_new(body, key, json_boolean(v)) != 0)
+		return cli_fail(cmd, MCA_ERR_NOMEM);
+	return CLI_CONTINUE;
+}
+
+static int
+add_to_array(json_t *body, const char *cmd, const char *key, const char *flag,
+    const char *value)
 {
 	json_t *a = json_object_get(body, key);
 
 	if (a == NULL) {
 		if ((a = json_array()) == NULL || json_object_set_new(body, key, a) != 0)
-			return cli_fail("service add", MCA_ERR_NOMEM);
+			return cli_fail(cmd, MCA_ERR_NOMEM);
 	}
 	if (json_array_size(a) >= CA_MAX_SANS)
-		return cli_usage_error("service add", "--%s: at most %d values",
-		    strcmp(key, "dns_names") == 0 ? "dns" : "ip", CA_MAX_SANS);
+		return cli_usage_error(cmd, "--%s: at most %d values", flag, CA_MAX_SANS);
 	if (json_array_append_new(a, json_string(value)) != 0)
-		return cli_usage_error("service add", "bad value '%.64s'", value);
+		return cli_usage_error(cmd, "bad value '%.64s'", value);
 	return CLI_CONTINUE;
 }
 
 static int
-add_duration(json_t *body, const char *key, const char *flag, const char *value)
+add_duration(json_t *body, const char *cmd, const char *key, const char *flag,
+    const char *value)
 {
 	int64_t secs;
 
 	if (mca_duration_parse(value, &secs) != MCA_OK || secs <= 0)
-		return cli_usage_error("service add", "--%s: '%.64s' is not a positive duration "
+		return cli_usage_error(cmd, "--%s: '%.64s' is not a positive duration "
 		    "(e.g. 1h, 24h, 30d)", flag, value);
 	if (json_object_set_new(body, key, json_string(value)) != 0)
-		return cli_fail("service add", MCA_ERR_NOMEM);
+		return cli_fail(cmd, MCA_ERR_NOMEM);
 	return CLI_CONTINUE;
 }
 
 static int
-add_key_types(json_t *body, const char *list)
+add_key_types(json_t *body, const char *cmd, const char *list)
 {
 	char *copy, *tok, *save = NULL;
 	enum ca_key_type t;
@@ -104,21 +128,21 @@ add_key_types(json_t *body, const char *list)
 	int ret = CLI_CONTINUE;
 
 	if (ca_key_mask_parse(list, &mask) != MCA_OK || mask == 0)
-		return cli_usage_error("service add", "--key-types: %s", mca_err_detail());
+		return cli_usage_error(cmd, "--key-types: %s", mca_err_detail());
 	if (strcmp(list, "all") == 0)		/* the server's default */
 		return CLI_CONTINUE;
 	if ((copy = strdup(list)) == NULL || (a = json_array()) == NULL ||
 	    json_object_set_new(body, "key_types", a) != 0) {
 		free(copy);
-		return cli_fail("service add", MCA_ERR_NOMEM);
+		return cli_fail(cmd, MCA_ERR_NOMEM);
 	}
 	for (tok = strtok_r(copy, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
 		if (ca_key_type_parse(tok, &t) != MCA_OK) {
-			ret = cli_usage_error("service add", "--key-types: unknown '%.32s'", tok);
+			ret = cli_usage_error(cmd, "--key-types: unknown '%.32s'", tok);
 			break;
 		}
 		if (json_array_append_new(a, json_string(ca_key_type_name(t))) != 0) {
-			ret = cli_fail("service add", MCA_ERR_NOMEM);
+			ret = cli_fail(cmd, MCA_ERR_NOMEM);
 			break;
 		}
 	}
@@ -134,11 +158,14 @@ add_opt(struct cli_ctx *ctx, json_t *body, int c, const char *arg)
 		if (json_object_set_new(body, "spiffe_id", json_string(arg)) != 0)
 			return cli_usage_error("service add", "--spiffe-id: not UTF-8");
 		return CLI_CONTINUE;
-	case O_DNS:		return add_to_array(body, "dns_names", arg);
-	case O_IP:		return add_to_array(body, "ip_addresses", arg);
-	case O_DEFAULT_TTL:	return add_duration(body, "default_ttl", "default-ttl", arg);
-	case O_MAX_TTL:		return add_duration(body, "max_ttl", "max-ttl", arg);
-	case O_KEY_TYPES:	return add_key_types(body, arg);
+	case O_DNS:		return add_to_array(body, "service add", "dns_names", "dns", arg);
+	case O_IP:		return add_to_array(body, "service add", "ip_addresses", "ip", arg);
+	case O_DEFAULT_TTL:
+		return add_duration(body, "service add", "default_ttl", "default-ttl", arg);
+	case O_MAX_TTL:		return add_duration(body, "service add", "max_ttl", "max-ttl", arg);
+	case O_KEY_TYPES:	return add_key_types(body, "service add", arg);
+	case O_WILDCARDS:
+		return add_bool(body, "service add", "allow_wildcards", "allow-wildcards", arg);
 	default:		return cli_opt_common(ctx, c, arg, add_usage);
 	}
 }
@@ -153,6 +180,7 @@ add_parse(struct cli_ctx *ctx, json_t *body, int argc, char **argv)
 		{ "default-ttl", required_argument, NULL, O_DEFAULT_TTL },
 		{ "max-ttl",	 required_argument, NULL, O_MAX_TTL },
 		{ "key-types",	 required_argument, NULL, O_KEY_TYPES },
+		{ "allow-wildcards", required_argument, NULL, O_WILDCARDS },
 		CLI_GLOBAL_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
@@ -257,6 +285,148 @@ cli_cmd_service_show(struct cli_ctx *ctx, int argc, char **argv)
 		return cli_fail("service show", rc);
 	ret = print_service(ctx, resp);
 	json_decref(resp);
+	return ret;
+}
+
+/* ---- service update ------------------------------------------------- */
+
+static void
+update_usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: %s service update NAME [options]\n\n"
+	    "Changes a service's policy (PATCH /v1/services/NAME) and prints it.  What is\n"
+	    "not given keeps its value.  Certificates already issued are untouched; the\n"
+	    "next renewal follows the new policy (names removed are dropped).  The SPIFFE\n"
+	    "ID cannot change.\n\n"
+	    "Options:\n"
+	    "  --dns NAME          replace the DNS names with these (repeatable)\n"
+	    "  --no-dns            remove every DNS name\n"
+	    "  --add-dns NAME      add a DNS name, exact or *.suffix (repeatable)\n"
+	    "  --remove-dns NAME   remove a DNS name (repeatable; it must be listed)\n"
+	    "  --ip ADDR|CIDR      replace the addresses and ranges with these (repeatable)\n"
+	    "  --no-ip             remove every address and range\n"
+	    "  --add-ip ADDR|CIDR  add one (repeatable)\n"
+	    "  --remove-ip ADDR|CIDR  remove one (repeatable; it must be listed)\n"
+	    "  --default-ttl D     certificate lifetime when none is asked\n"
+	    "  --max-ttl D         longest lifetime (longer requests are capped)\n"
+	    "  --key-types LIST    comma-separated key types allowed, or all\n"
+	    "  --allow-wildcards true|false\n"
+	    "                      whether certificates may carry a literal *.suffix name\n\n%s",
+	    CLI_PROG, cli_global_usage);
+}
+
+static int
+update_key_types(json_t *body, const char *list)
+{
+	json_t *a;
+
+	if (strcmp(list, "all") != 0)
+		return add_key_types(body, "service update", list);
+	if ((a = json_array()) == NULL || json_object_set_new(body, "key_types", a) != 0)
+		return cli_fail("service update", MCA_ERR_NOMEM);
+	for (int t = 0; t < CA_KEY_TYPE_MAX; t++)
+		if (json_array_append_new(a, json_string(ca_key_type_name((enum ca_key_type)t))) != 0)
+			return cli_fail("service update", MCA_ERR_NOMEM);
+	return CLI_CONTINUE;
+}
+
+static int
+update_empty(json_t *body, const char *key)
+{
+	if (json_object_set_new(body, key, json_array()) != 0)
+		return cli_fail("service update", MCA_ERR_NOMEM);
+	return CLI_CONTINUE;
+}
+
+static int
+update_opt(struct cli_ctx *ctx, json_t *body, int c, const char *arg)
+{
+	static const char cmd[] = "service update";
+
+	switch (c) {
+	case O_DNS:		return add_to_array(body, cmd, "dns_names", "dns", arg);
+	case O_NO_DNS:		return update_empty(body, "dns_names");
+	case O_ADD_DNS:		return add_to_array(body, cmd, "add_dns_names", "add-dns", arg);
+	case O_REMOVE_DNS:	return add_to_array(body, cmd, "remove_dns_names", "remove-dns", arg);
+	case O_IP:		return add_to_array(body, cmd, "ip_addresses", "ip", arg);
+	case O_NO_IP:		return update_empty(body, "ip_addresses");
+	case O_ADD_IP:		return add_to_array(body, cmd, "add_ip_addresses", "add-ip", arg);
+	case O_REMOVE_IP:	return add_to_array(body, cmd, "remove_ip_addresses", "remove-ip", arg);
+	case O_DEFAULT_TTL:	return add_duration(body, cmd, "default_ttl", "default-ttl", arg);
+	case O_MAX_TTL:		return add_duration(body, cmd, "max_ttl", "max-ttl", arg);
+	case O_KEY_TYPES:	return update_key_types(body, arg);
+	case O_WILDCARDS:
+		return add_bool(body, cmd, "allow_wildcards", "allow-wildcards", arg);
+	default:		return cli_opt_common(ctx, c, arg, update_usage);
+	}
+}
+
+static int
+update_parse(struct cli_ctx *ctx, json_t *body, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "dns",	 required_argument, NULL, O_DNS },
+		{ "no-dns",	 no_argument,	    NULL, O_NO_DNS },
+		{ "add-dns",	 required_argument, NULL, O_ADD_DNS },
+		{ "remove-dns",	 required_argument, NULL, O_REMOVE_DNS },
+		{ "ip",		 required_argument, NULL, O_IP },
+		{ "no-ip",	 no_argument,	    NULL, O_NO_IP },
+		{ "add-ip",	 required_argument, NULL, O_ADD_IP },
+		{ "remove-ip",	 required_argument, NULL, O_REMOVE_IP },
+		{ "default-ttl", required_argument, NULL, O_DEFAULT_TTL },
+		{ "max-ttl",	 required_argument, NULL, O_MAX_TTL },
+		{ "key-types",	 required_argument, NULL, O_KEY_TYPES },
+		{ "allow-wildcards", required_argument, NULL, O_WILDCARDS },
+		CLI_GLOBAL_LONGOPTS,
+		{ NULL, 0, NULL, 0 }
+	};
+	int c, ret;
+
+	cli_getopt_reset();
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1)
+		if ((ret = update_opt(ctx, body, c, optarg)) != CLI_CONTINUE)
+			return ret;
+	if (argc - optind != 1)
+		return cli_usage_error("service update", "expected one service NAME");
+	if (ca_service_name_check(argv[optind]) != MCA_OK)
+		return cli_usage_error("service update", "%s", mca_err_detail());
+	if (json_object_size(body) == 0)
+		return cli_usage_error("service update", "nothing to change: give at least one "
+		    "option");
+	return CLI_CONTINUE;
+}
+
+int
+cli_cmd_service_update(struct cli_ctx *ctx, int argc, char **argv)
+{
+	struct cli_conn conn;
+	char path[SERVICE_PATH_MAX];
+	json_t *body, *resp = NULL;
+	char *esc = NULL;
+	enum mca_err rc;
+	long status;
+	int ret;
+
+	if ((body = json_object()) == NULL)
+		return cli_fail("service update", MCA_ERR_NOMEM);
+	if ((ret = update_parse(ctx, body, argc, argv)) != CLI_CONTINUE ||
+	    (ret = cli_admin_conn(ctx, &conn)) != CLI_CONTINUE)
+		goto out;
+	if ((esc = cli_http_escape(argv[optind])) == NULL) {
+		ret = cli_fail("service update", MCA_ERR_NOMEM);
+		goto out;
+	}
+	snprintf(path, sizeof(path), "/v1/services/%s", esc);
+	if ((rc = cli_http_call(&conn, "PATCH", path, body, &status, &resp)) != MCA_OK) {
+		ret = cli_fail("service update", rc);
+		goto out;
+	}
+	ret = print_service(ctx, resp);
+out:
+	free(esc);
+	json_decref(resp);
+	json_decref(body);
 	return ret;
 }
 

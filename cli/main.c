@@ -24,6 +24,7 @@ static const struct cli_cmd cmds[] = {
 	{ "service",	"add",	  cli_cmd_service_add,	"register a service" },
 	{ "service",	"list",	  cli_cmd_service_list,	"list the services" },
 	{ "service",	"show",	  cli_cmd_service_show,	"show one service" },
+	{ "service",	"update", cli_cmd_service_update, "change a service's policy (names, TTLs, key types, wildcards)" },
 	{ "service",	"disable", cli_cmd_service_disable, "disable a service (--revoke: and revoke its certificates)" },
 	{ "service",	"enable", cli_cmd_service_enable, "enable a disabled service" },
 	{ "token",	"create", cli_cmd_token_create,	"mint a one-time enrollment token" },
@@ -34,6 +35,15 @@ static const struct cli_cmd cmds[] = {
 	{ "revoke",	NULL,	  cli_cmd_revoke,	"revoke a certificate by serial" },
 	{ "crl",	"show",	  cli_cmd_crl_show,	"fetch, verify and print the current CRL" },
 	{ "ocsp",	"check",  cli_cmd_ocsp_check,	"ask the OCSP responder about a certificate" },
+	{ "admin",	"add",	  cli_cmd_admin_add,	"add an operator (role admin or viewer) and mint its token" },
+	{ "admin",	"list",	  cli_cmd_admin_list,	"list the operators" },
+	{ "admin",	"remove", cli_cmd_admin_remove,	"remove an operator and revoke its certificates" },
+	{ "admin",	"token",  cli_cmd_admin_token,	"mint a new enrollment token for an operator" },
+	{ "admin",	"enroll", cli_cmd_admin_enroll,	"get an admin certificate with a token (new operator)" },
+	{ "status",	NULL,	  cli_cmd_status,	"CA health, expiry and certificate counts" },
+	{ "audit",	"list",	  cli_cmd_audit_list,	"list audit log entries" },
+	{ "audit",	"verify", cli_cmd_audit_verify,	"verify the audit log's hash chain and checkpoint" },
+	{ "audit",	"checkpoint", cli_cmd_audit_checkpoint, "print the latest signed audit checkpoint" },
 };
 
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))

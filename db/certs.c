@@ -155,7 +155,8 @@ out:
 }
 
 enum mca_err
-db_cert_insert(struct db *db, const struct db_cert *c, int64_t now)
+db_cert_insert(struct db *db, const struct db_cert *c, int64_t now,
+    const struct db_audit *audit)
 {
 	enum mca_err rc;
 
@@ -164,7 +165,8 @@ db_cert_insert(struct db *db, const struct db_cert *c, int64_t now)
 	db_lock(db);
 	if ((rc = db_tx_begin(db)) != MCA_OK)
 		goto out;
-	if ((rc = db_cert_insert_locked(db, c, now)) != MCA_OK) {
+	if ((rc = db_cert_insert_locked(db, c, now)) != MCA_OK ||
+	    (rc = db_audit_append_locked(db, audit, now)) != MCA_OK) {
 		db_tx_rollback(db);
 		goto out;
 	}

@@ -586,6 +586,58 @@ out:
 	return rc;
 }
 
+/* Read-only: no file creation, no journal-mode change, no migration. */
+static enum mca_err
+db_configure_readonly(struct db *db)
+{
+	int src, on = 0, version = 0;
+	enum mca_err rc;
+
+	if ((src = sqlite3_extended_result_codes(db->h, 1)) != SQLITE_OK ||
+	    (src = sqlite3_busy_timeout(db->h, DB_BUSY_TIMEOUT_MS)) != SQLITE_OK ||
+	    (src = sqlite3_db_config(db->h, SQLITE_DBCONFIG_DEFENSIVE, 1, &on)) != SQLITE_OK ||
+	    (src = sqlite3_db_config(db->h, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, &on)) != SQLITE_OK)
+		return db_sqlite_err(db, src, "configure");
+	if ((rc = db_exec(db, "PRAGMA query_only = ON", "set query_only")) != MCA_OK ||
+	    (rc = db_user_version(db, &version)) != MCA_OK)
+		return rc;
+	if (version != DB_SCHEMA_VERSION)
+		return mca_err_set(MCA_ERR_DB_SCHEMA, "database schema version %d, this "
+		    "program reads version %d only", version, DB_SCHEMA_VERSION);
+	return MCA_OK;
+}
+
+enum mca_err
+db_open_readonly(const char *path, struct db **out)
+{
+	struct db *db = NULL;
+	enum mca_err rc;
+	int src;
+
+	if (out != NULL)
+		*out = NULL;
+	if (path == NULL || *path == '\0' || out == NULL)
+		return mca_err_set(MCA_ERR_INVALID, "db_open_readonly: no database path");
+	if ((db = calloc(1, sizeof(*db))) == NULL)
+		return MCA_ERR_NOMEM;
+	if (pthread_mutex_init(&db->lock, NULL) != 0) {
+		free(db);
+		return MCA_ERR_NOMEM;
+	}
+	src = sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+	if (src != SQLITE_OK) {
+		rc = db_sqlite_err(db, src, path);
+		goto out;
+	}
+	if ((rc = db_configure_readonly(db)) != MCA_OK)
+		goto out;
+	*out = db;
+	db = NULL;
+out:
+	db_close(db);
+	return rc;
+}
+
 void
 db_close(struct db *db)
 {

@@ -32,6 +32,10 @@ struct db;
 
 /* Opens (creating if missing, mode 0600) and migrates to DB_SCHEMA_VERSION. */
 enum mca_err db_open(const char *path, struct db **out) MCA_WUR;
+/* Opens an existing database read-only (for `meshca audit verify --db`):
+ * never creates, migrates or writes it; every write function fails.
+ * MCA_ERR_DB_SCHEMA unless its version is DB_SCHEMA_VERSION. */
+enum mca_err db_open_readonly(const char *path, struct db **out) MCA_WUR;
 void db_close(struct db *db);
 /* PRAGMA user_version of the open database. */
 int db_schema_version(struct db *db);
@@ -56,6 +60,150 @@ struct db_audit {
 	const char	*detail;	/* a JSON object as text, or NULL */
 };
 
+/*
+ * Every write function below takes `audit` as its last parameter; it must
+ * not be NULL (MCA_ERR_INVALID): no state change goes unrecorded.  The
+ * entry gets the function's `now` as its time.  Where the change itself
+ * adds facts the caller cannot know, the write function adds them to the
+ * detail object (named at each function).  db_crl_insert is the one write
+ * without an entry: a CRL is derived from revocations that are each
+ * audited, and it is rebuilt within a second of each of them.
+ *
+ * Limits: actor, action and subject at most DB_AUDIT_FIELD_MAX bytes,
+ * detail at most DB_AUDIT_DETAIL_MAX and, when given, a JSON object text
+ * ("{...}"; db/ checks the braces only: callers build it with a JSON
+ * library).  Beyond them: MCA_ERR_INVALID.
+ *
+ * The chain (db/audit_hash.c; SHA-256 through GnuTLS's <gnutls/crypto.h>,
+ * the only GnuTLS use in db/).  Entry seq (1, 2, 3... without gaps)
+ * stores prev_hash, the hash of entry seq-1 (32 zero bytes for seq 1),
+ * and
+ *
+ *   hash = SHA-256(prev_hash || canonical(entry))
+ *   canonical(entry) = u64(seq) || u64(at) || str(actor) || str(action)
+ *                      || opt(subject) || u8(outcome) || opt(detail)
+ *   u64(x)  = 8 bytes, big-endian, two's complement (at is Unix seconds)
+ *   u32(x)  = 4 bytes, big-endian
+ *   str(s)  = u32(byte length of s) || the bytes of s (UTF-8, no NUL)
+ *   opt(s)  = 0x00 when s is NULL (absent), else 0x01 || str(s)
+ *   outcome = 0x01 success, 0x00 failure
+ *
+ * Every field is length-prefixed, so no two different entries encode to
+ * the same bytes.  detail is hashed as the exact stored text (GET
+ * /v1/audit serves it as `detail_text` beside the parsed `detail`), so
+ * anyone holding the entries can recompute the chain.
+ */
+#define DB_AUDIT_HASH_LEN	32
+#define DB_AUDIT_FIELD_MAX	2048
+#define DB_AUDIT_DETAIL_MAX	8192
+
+/* One stored entry.  Strings are owned (db_audit_entry_clear). */
+struct db_audit_entry {
+	int64_t		 seq;
+	int64_t		 at;
+	char		*actor;
+	char		*action;
+	char		*subject;	/* NULL: none */
+	bool		 ok;
+	char		*detail;	/* JSON object text, NULL: none */
+	unsigned char	 prev_hash[DB_AUDIT_HASH_LEN];
+	unsigned char	 hash[DB_AUDIT_HASH_LEN];
+};
+
+/* hash = SHA-256(e->prev_hash || canonical(e)); e->hash is not read. */
+enum mca_err db_audit_entry_hash(const struct db_audit_entry *e,
+    unsigned char out[DB_AUDIT_HASH_LEN]) MCA_WUR;
+void db_audit_entry_clear(struct db_audit_entry *e);
+void db_audit_list_free(struct db_audit_entry *list, size_t n);
+
+/* Records a refusal or any other event that changes nothing else, in a
+ * transaction of its own.  at = now. */
+enum mca_err db_audit_append(struct db *db, const struct db_audit *audit, int64_t now) MCA_WUR;
+
+struct db_audit_filter {
+	int64_t		 since;		/* at >= since; 0: any */
+	int64_t		 after;		/* seq > after; 0: from the first */
+	size_t		 limit;		/* 0: DB_AUDIT_LIST_DEFAULT; capped at DB_AUDIT_LIST_MAX */
+};
+#define DB_AUDIT_LIST_DEFAULT	1000
+#define DB_AUDIT_LIST_MAX	10000
+
+/* Entries in seq order (oldest first).  f may be NULL (all, default limit). */
+enum mca_err db_audit_list(struct db *db, const struct db_audit_filter *f,
+    struct db_audit_entry **out, size_t *n) MCA_WUR;
+/* The newest entry's seq and hash; seq 0 and zero hash when empty. */
+enum mca_err db_audit_head(struct db *db, int64_t *seq,
+    unsigned char hash[DB_AUDIT_HASH_LEN]) MCA_WUR;
+
+/* Walking a chain: feed entries in seq order to db_audit_walk_step; it
+ * stops at the first break and says where and why.  Pure (no SQL), so
+ * the CLI checks entries fetched over the API with the same code. */
+enum db_audit_break {
+	DB_AUDIT_INTACT,
+	DB_AUDIT_HASH_MISMATCH,	/* stored hash is not the hash of the entry: edited */
+	DB_AUDIT_BROKEN_LINK,	/* prev_hash is not the previous entry's hash: reordered, replaced */
+	DB_AUDIT_SEQ_GAP,	/* seq is not the previous + 1 (or 1 first): deleted */
+	DB_AUDIT_BREAK_MAX
+};
+/* "intact", "hash mismatch", "broken link", "gap in seq". */
+const char *db_audit_break_name(enum db_audit_break b);
+
+struct db_audit_walk {
+	int64_t		 seq;		/* last entry accepted; 0 before the first */
+	unsigned char	 hash[DB_AUDIT_HASH_LEN];	/* its hash */
+	uint64_t	 count;		/* entries accepted */
+	enum db_audit_break why;	/* DB_AUDIT_INTACT until a break */
+	int64_t		 broken_seq;	/* the seq of the first entry that broke it */
+	int64_t		 expected_seq;	/* for DB_AUDIT_SEQ_GAP: the seq that was due */
+	/* Optional: set mark_seq before walking to capture the hash at it. */
+	int64_t		 mark_seq;
+	bool		 mark_found;
+	unsigned char	 mark_hash[DB_AUDIT_HASH_LEN];
+};
+
+/* Starts a walk at the beginning of the chain (before seq 1). */
+void db_audit_walk_init(struct db_audit_walk *w);
+/* MCA_OK while intact; MCA_ERR_PARSE once broken (w says how; later
+ * calls change nothing); MCA_ERR_CRYPTO if hashing failed. */
+enum mca_err db_audit_walk_step(struct db_audit_walk *w, const struct db_audit_entry *e) MCA_WUR;
+
+/* Walks the whole stored chain.  Returns MCA_OK when it could be read
+ * (intact or not: see w->why), with w->mark_seq honoured if the caller
+ * set it after db_audit_walk_init. */
+enum mca_err db_audit_verify(struct db *db, struct db_audit_walk *w) MCA_WUR;
+
+/*
+ * Checkpoints: meshcad signs (seq, head hash, time) of the chain with
+ * the intermediate key, so cutting off the newest entries is detectable
+ * against a checkpoint kept elsewhere.  The signature covers exactly
+ *
+ *   tbs = "meshca-audit-checkpoint-v1" (26 bytes) || u64(seq) || head_hash || u64(at)
+ *
+ * Checkpoints are not themselves audited (that would move the head).
+ */
+#define DB_AUDIT_TBS_LEN	(26 + 8 + DB_AUDIT_HASH_LEN + 8)
+
+struct db_audit_checkpoint {
+	int64_t		 seq;		/* last entry covered */
+	unsigned char	 head_hash[DB_AUDIT_HASH_LEN];	/* its hash */
+	int64_t		 at;
+	unsigned char	*signature;
+	size_t		 signature_len;
+	unsigned char	*signer;	/* DER of the signing certificate */
+	size_t		 signer_len;
+};
+
+void db_audit_checkpoint_tbs(const struct db_audit_checkpoint *cp,
+    unsigned char out[DB_AUDIT_TBS_LEN]);
+/* Stores a checkpoint.  MCA_ERR_INVALID unless entry cp->seq exists with
+ * hash cp->head_hash; MCA_ERR_EXISTS when seq already has one. */
+enum mca_err db_audit_checkpoint_insert(struct db *db, const struct db_audit_checkpoint *cp) MCA_WUR;
+/* The checkpoint with the highest seq; MCA_ERR_NOT_FOUND when none. */
+enum mca_err db_audit_checkpoint_latest(struct db *db, struct db_audit_checkpoint *out) MCA_WUR;
+enum mca_err db_audit_checkpoint_get(struct db *db, int64_t seq,
+    struct db_audit_checkpoint *out) MCA_WUR;
+void db_audit_checkpoint_clear(struct db_audit_checkpoint *cp);
+
 /* ---- services ------------------------------------------------------- */
 
 struct db_service {
@@ -69,6 +217,7 @@ struct db_service {
 	int64_t		  default_ttl;	/* seconds */
 	int64_t		  max_ttl;	/* seconds */
 	uint32_t	  key_types;	/* mask of CA_KEY_MASK(enum ca_key_type) */
+	bool		  allow_wildcards;	/* literal "*.suffix" names may be issued */
 	bool		  enabled;
 	int64_t		  created_at;
 	int64_t		  updated_at;
@@ -77,7 +226,18 @@ struct db_service {
 /* Inserts svc (id and timestamps are set from the database on success;
  * created_at = updated_at = now).  MCA_ERR_EXISTS if the name or SPIFFE
  * ID is taken. */
-enum mca_err db_service_insert(struct db *db, struct db_service *svc, int64_t now) MCA_WUR;
+enum mca_err db_service_insert(struct db *db, struct db_service *svc, int64_t now,
+    const struct db_audit *audit) MCA_WUR;
+/* Replaces the policy of the service old->id (dns_names, ip_ranges,
+ * default_ttl, max_ttl, key_types, allow_wildcards) with svc's, in one
+ * transaction with its audit entry, if the stored policy still equals
+ * old's: compare-and-set, so that two concurrent read-modify-write
+ * updates cannot lose one another (MCA_ERR_CONFLICT: re-read, retry).
+ * Name, SPIFFE ID, enabled and created_at never change here.  Sets
+ * updated_at = now (also in svc).  MCA_ERR_NOT_FOUND when the service is
+ * gone. */
+enum mca_err db_service_update(struct db *db, const struct db_service *old,
+    struct db_service *svc, int64_t now, const struct db_audit *audit) MCA_WUR;
 enum mca_err db_service_get(struct db *db, const char *name, struct db_service *out) MCA_WUR;
 enum mca_err db_service_get_by_id(struct db *db, int64_t id, struct db_service *out) MCA_WUR;
 /* All services ordered by name. */
@@ -87,14 +247,103 @@ void db_service_list_free(struct db_service *list, size_t n);
 
 /* ---- enrollment tokens ---------------------------------------------- */
 
-/* Stores a token by its hash only. */
+/* Stores a token by its hash only.  Audit: the caller's entry (action
+ * "token.mint") with "token_id" (the row id, which names the token in
+ * the log without revealing it) and "expires_at" added to its detail. */
 enum mca_err db_token_insert(struct db *db, int64_t service_id,
-    const unsigned char hash[DB_TOKEN_HASH_LEN], int64_t now, int64_t expires_at) MCA_WUR;
+    const unsigned char hash[DB_TOKEN_HASH_LEN], int64_t now, int64_t expires_at,
+    const struct db_audit *audit) MCA_WUR;
 /* Read-only check of a token: its service if unused and unexpired at
  * now; else MCA_ERR_TOKEN_INVALID (unknown), MCA_ERR_TOKEN_USED or
  * MCA_ERR_TOKEN_EXPIRED.  It does not consume: see db_enroll_commit. */
 enum mca_err db_token_lookup(struct db *db, const unsigned char hash[DB_TOKEN_HASH_LEN],
     int64_t now, int64_t *service_id) MCA_WUR;
+
+/* ---- administrators (admins.c) --------------------------------------
+ *
+ * Operators of the CA.  Each has a name (the last segment of its admin
+ * SPIFFE ID spiffe://<td>/meshca/admin/<name>) and a role: viewers read
+ * (listings, status, audit), admins also change things.  A removed
+ * admin keeps its row (removed_at set) for the record; adding the name
+ * again reinstates it with a new role and no certificate.
+ */
+
+enum db_admin_role { DB_ROLE_VIEWER, DB_ROLE_ADMIN, DB_ROLE_MAX };	/* ordered: viewer < admin */
+
+const char *db_admin_role_name(enum db_admin_role r);		/* "viewer", "admin" */
+enum mca_err db_admin_role_parse(const char *s, enum db_admin_role *out) MCA_WUR;
+
+struct db_admin {
+	int64_t		   id;
+	char		  *name;
+	enum db_admin_role role;
+	int64_t		   created_at;
+	int64_t		   removed_at;	/* 0 while active */
+};
+
+/* Adds an admin (created_at = now), or reinstates a removed one of that
+ * name.  *id (may be NULL) gets its id.  MCA_ERR_EXISTS when an active
+ * admin has the name; MCA_ERR_INVALID for a name that is not 1 to 63 of
+ * A-Z a-z 0-9 . _ - (what `meshca init --admin-name` accepts). */
+enum mca_err db_admin_insert(struct db *db, const char *name, enum db_admin_role role,
+    int64_t now, int64_t *id, const struct db_audit *audit) MCA_WUR;
+/* One admin by name, removed or not (check removed_at). */
+enum mca_err db_admin_get(struct db *db, const char *name, struct db_admin *out) MCA_WUR;
+enum mca_err db_admin_get_by_id(struct db *db, int64_t id, struct db_admin *out) MCA_WUR;
+/* Every admin, removed ones included, ordered by name. */
+enum mca_err db_admin_list(struct db *db, struct db_admin **out, size_t *n) MCA_WUR;
+void db_admin_clear(struct db_admin *a);
+void db_admin_list_free(struct db_admin *list, size_t n);
+/* One transaction: marks the admin removed at now, revokes with reason
+ * (RFC 5280 5.3.1 code) every active, unexpired admin certificate of
+ * that name, and ends its unused enrollment tokens.  *nrevoked (may be
+ * NULL) gets how many certificates were revoked.  MCA_ERR_NOT_FOUND for
+ * a name with no active admin; MCA_ERR_CONFLICT when it is the last
+ * active admin of role admin (nobody could administer the CA any more).
+ * Nothing changes on failure.  The audit detail gets "revoked": N. */
+enum mca_err db_admin_remove(struct db *db, const char *name, int reason, int64_t now,
+    size_t *nrevoked, const struct db_audit *audit) MCA_WUR;
+
+/* Stores an admin enrollment token by its hash (the admin must be
+ * active: MCA_ERR_NOT_FOUND otherwise).  Audit: as db_token_insert
+ * ("token_id" and "expires_at" added to the caller's detail). */
+enum mca_err db_token_insert_admin(struct db *db, int64_t admin_id,
+    const unsigned char hash[DB_TOKEN_HASH_LEN], int64_t now, int64_t expires_at,
+    const struct db_audit *audit) MCA_WUR;
+/* Read-only check of any token (service or admin), as db_token_lookup:
+ * on success exactly one of *service_id and *admin_id is non-zero; on
+ * MCA_ERR_TOKEN_USED and MCA_ERR_TOKEN_EXPIRED too (who the refused
+ * token was for, to audit the attempt). */
+enum mca_err db_token_lookup_owner(struct db *db, const unsigned char hash[DB_TOKEN_HASH_LEN],
+    int64_t now, int64_t *service_id, int64_t *admin_id) MCA_WUR;
+
+struct db_cert;
+/* One transaction, as db_enroll_commit for an admin: consumes the token
+ * (unused, unexpired at now, of admin_id), checks the admin is still
+ * active (MCA_ERR_TOKEN_INVALID otherwise) and inserts c, which must be
+ * of kind DB_CERT_ADMIN without a service.  Durable on return.  Audit:
+ * as db_enroll_commit, "token.consume" (subject the admin's name, detail
+ * {"token_id":N,"kind":"admin"}) and then the caller's entry. */
+enum mca_err db_admin_enroll_commit(struct db *db, const unsigned char hash[DB_TOKEN_HASH_LEN],
+    int64_t now, int64_t admin_id, const struct db_cert *c, const struct db_audit *audit) MCA_WUR;
+
+/* ---- status (status.c) ---------------------------------------------- */
+
+/* What `meshca status` shows.  Certificates of every kind are counted;
+ * "live" = active and not expired at now. */
+struct db_counts {
+	uint64_t	services;		/* registered */
+	uint64_t	services_enabled;
+	uint64_t	admins;			/* active (not removed) */
+	uint64_t	certs_live;
+	uint64_t	certs_expiring;		/* live, notAfter within soon of now */
+	uint64_t	certs_revoked;		/* ever revoked */
+	uint64_t	certs_revoked_unexpired;	/* revoked, notAfter still ahead: what the CRL lists */
+	uint64_t	certs_total;
+};
+
+/* One consistent snapshot (a single read transaction). */
+enum mca_err db_counts(struct db *db, int64_t now, int64_t soon, struct db_counts *out) MCA_WUR;
 
 /* ---- certificates --------------------------------------------------- */
 
@@ -128,15 +377,20 @@ struct db_cert {
 };
 
 /* Inserts a certificate record (status active).  MCA_ERR_EXISTS on a
- * serial collision. */
-enum mca_err db_cert_insert(struct db *db, const struct db_cert *c, int64_t now) MCA_WUR;
+ * serial collision.  Audit: the caller's entry as is ("cert.issue",
+ * "cert.renew", "cert.rotate" for meshcad's own server certificate). */
+enum mca_err db_cert_insert(struct db *db, const struct db_cert *c, int64_t now,
+    const struct db_audit *audit) MCA_WUR;
 /* One transaction: consume the token (it must be unused, unexpired at
  * now and belong to c->service_id) and insert c.  If the token was
  * consumed by someone else first, nothing is written and the token error
  * is returned; two concurrent calls with one token insert exactly one
  * certificate.  Returns only once the commit is durable. */
+/* Audit: two entries, in this order: "token.consume" (the caller's
+ * actor, subject the token's service, detail {"token_id":N}) and then
+ * the caller's own entry (action "cert.issue", subject the serial). */
 enum mca_err db_enroll_commit(struct db *db, const unsigned char hash[DB_TOKEN_HASH_LEN],
-    int64_t now, const struct db_cert *c) MCA_WUR;
+    int64_t now, const struct db_cert *c, const struct db_audit *audit) MCA_WUR;
 /* Reads one certificate, status derived at now. */
 enum mca_err db_cert_get(struct db *db, const char *serial, int64_t now, struct db_cert *out) MCA_WUR;
 
@@ -162,19 +416,23 @@ void db_cert_list_free(struct db_cert *list, size_t n);
 /* Revokes one certificate at now with an RFC 5280 reason code.  Idempotent:
  * a certificate already revoked keeps its first time and reason and the
  * call returns MCA_OK with *newly = false (newly may be NULL).  Unknown
- * serial: MCA_ERR_NOT_FOUND; a bad reason: MCA_ERR_INVALID. */
+ * serial: MCA_ERR_NOT_FOUND; a bad reason: MCA_ERR_INVALID.  Audit: the
+ * caller's entry ("cert.revoke") when newly revoked; a repeated
+ * revocation changes nothing and records nothing. */
 enum mca_err db_cert_revoke(struct db *db, const char *serial, int reason, int64_t now,
-    bool *newly) MCA_WUR;
+    bool *newly, const struct db_audit *audit) MCA_WUR;
 
 /* Enables or disables a service (updated_at = now).  MCA_ERR_NOT_FOUND
  * for an unknown name. */
 enum mca_err db_service_set_enabled(struct db *db, const char *name, bool enabled,
-    int64_t now) MCA_WUR;
+    int64_t now, const struct db_audit *audit) MCA_WUR;
 /* One transaction: disables the service and revokes, with reason, every
  * certificate of it that is active and unexpired at now.  *nrevoked gets
- * how many were revoked (may be NULL).  Nothing changes on failure. */
+ * how many were revoked (may be NULL).  Nothing changes on failure.
+ * Audit (both): the caller's entry ("service.disable"/"service.enable");
+ * disable_revoke adds "revoked" (the count) and "reason" to its detail. */
 enum mca_err db_service_disable_revoke(struct db *db, const char *name, int reason,
-    int64_t now, size_t *nrevoked) MCA_WUR;
+    int64_t now, size_t *nrevoked, const struct db_audit *audit) MCA_WUR;
 
 /* A revoked certificate, as a CRL lists it. */
 struct db_revoked {

@@ -52,6 +52,19 @@ enum mca_err db_col_strv(sqlite3_stmt *st, int col, char ***out, size_t *n) MCA_
 /* Serial numbers: 1 to 64 lowercase hex digits. */
 bool db_serial_valid(const char *s);
 
+/* Appends one audit entry (db.h, struct db_audit) inside the caller's
+ * open transaction, with the caller holding db->lock: every write
+ * function calls it after its change and before commit, so the change
+ * and its entry commit or roll back together.  audit must not be NULL
+ * (MCA_ERR_INVALID).  db/audit.c. */
+enum mca_err db_audit_append_locked(struct db *db, const struct db_audit *audit,
+    int64_t now) MCA_WUR;
+/* The same, with facts only the write function knows added to the
+ * caller's detail object: extra is JSON object members ("\"revoked\":3",
+ * without braces), or NULL. */
+enum mca_err db_audit_append_extra_locked(struct db *db, const struct db_audit *audit,
+    const char *extra, int64_t now) MCA_WUR;
+
 /* Inserts c (status active, created_at now) inside the caller's
  * transaction. */
 enum mca_err db_cert_insert_locked(struct db *db, const struct db_cert *c, int64_t now) MCA_WUR;

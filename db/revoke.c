@@ -9,6 +9,7 @@
  */
 #include "db/db_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,7 +74,8 @@ revoke_locked(struct db *db, const char *serial, int reason, int64_t now, bool *
 }
 
 enum mca_err
-db_cert_revoke(struct db *db, const char *serial, int reason, int64_t now, bool *newly)
+db_cert_revoke(struct db *db, const char *serial, int reason, int64_t now, bool *newly,
+    const struct db_audit *audit)
 {
 	bool dummy;
 	enum mca_err rc;
@@ -81,7 +83,7 @@ db_cert_revoke(struct db *db, const char *serial, int reason, int64_t now, bool 
 	if (newly == NULL)
 		newly = &dummy;
 	*newly = false;
-	if (db == NULL || serial == NULL)
+	if (db == NULL || serial == NULL || audit == NULL)
 		return mca_err_set(MCA_ERR_INVALID, "db_cert_revoke: NULL argument");
 	if (!db_serial_valid(serial))
 		return mca_err_set(MCA_ERR_INVALID, "serial must be 1-64 lowercase hex digits");
@@ -90,7 +92,9 @@ db_cert_revoke(struct db *db, const char *serial, int reason, int64_t now, bool 
 	db_lock(db);
 	if ((rc = db_tx_begin(db)) != MCA_OK)
 		goto out;
-	if ((rc = revoke_locked(db, serial, reason, now, newly)) != MCA_OK) {
+	/* A second revocation changes nothing and records nothing. */
+	if ((rc = revoke_locked(db, serial, reason, now, newly)) != MCA_OK ||
+	    (*newly && (rc = db_audit_append_locked(db, audit, now)) != MCA_OK)) {
 		*newly = false;
 		db_tx_rollback(db);
 		goto out;
@@ -156,21 +160,24 @@ revoke_service_locked(struct db *db, int64_t service_id, int reason, int64_t now
 
 static enum mca_err
 service_update(struct db *db, const char *name, bool enabled, bool revoke, int reason,
-    int64_t now, size_t *nrevoked)
+    int64_t now, size_t *nrevoked, const struct db_audit *audit)
 {
+	char extra[64] = "";
 	int64_t id = 0;
 	size_t n = 0;
 	enum mca_err rc;
 
-	if (db == NULL || name == NULL)
+	if (db == NULL || name == NULL || audit == NULL)
 		return mca_err_set(MCA_ERR_INVALID, "db_service_set_enabled: NULL argument");
 	if (revoke && !reason_valid(reason))
 		return mca_err_set(MCA_ERR_INVALID, "RFC 5280 5.3.1: %d is not a CRLReason code", reason);
 	db_lock(db);
 	if ((rc = db_tx_begin(db)) != MCA_OK)
 		goto out;
-	if ((rc = set_enabled_locked(db, name, enabled, now, &id)) != MCA_OK ||
-	    (revoke && (rc = revoke_service_locked(db, id, reason, now, &n)) != MCA_OK)) {
+	if ((rc = set_enabled_locked(db, name, enabled, now, &id)) == MCA_OK && revoke &&
+	    (rc = revoke_service_locked(db, id, reason, now, &n)) == MCA_OK)
+		(void)snprintf(extra, sizeof(extra), "\"revoked\":%zu,\"reason\":%d", n, reason);
+	if (rc != MCA_OK || (rc = db_audit_append_extra_locked(db, audit, extra, now)) != MCA_OK) {
 		db_tx_rollback(db);
 		goto out;
 	}
@@ -182,18 +189,19 @@ out:
 }
 
 enum mca_err
-db_service_set_enabled(struct db *db, const char *name, bool enabled, int64_t now)
+db_service_set_enabled(struct db *db, const char *name, bool enabled, int64_t now,
+    const struct db_audit *audit)
 {
-	return service_update(db, name, enabled, false, 0, now, NULL);
+	return service_update(db, name, enabled, false, 0, now, NULL, audit);
 }
 
 enum mca_err
 db_service_disable_revoke(struct db *db, const char *name, int reason, int64_t now,
-    size_t *nrevoked)
+    size_t *nrevoked, const struct db_audit *audit)
 {
 	if (nrevoked != NULL)
 		*nrevoked = 0;
-	return service_update(db, name, false, true, reason, now, nrevoked);
+	return service_update(db, name, false, true, reason, now, nrevoked, audit);
 }
 
 /* ---- the CRL's list ----------------------------------------------------- */

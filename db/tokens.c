@@ -6,13 +6,17 @@
  */
 #include "db/db_internal.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 enum mca_err
 db_token_insert(struct db *db, int64_t service_id,
-    const unsigned char hash[DB_TOKEN_HASH_LEN], int64_t now, int64_t expires_at)
+    const unsigned char hash[DB_TOKEN_HASH_LEN], int64_t now, int64_t expires_at,
+    const struct db_audit *audit)
 {
 	sqlite3_stmt *st = NULL;
+	char extra[96];
 	enum mca_err rc;
 	int src;
 
@@ -38,6 +42,12 @@ db_token_insert(struct db *db, int64_t service_id,
 		goto out;
 	sqlite3_finalize(st);
 	st = NULL;
+	/* The row id names the token in the log without revealing it;
+	 * token.consume names the same id. */
+	(void)snprintf(extra, sizeof(extra), "\"token_id\":%" PRId64 ",\"expires_at\":%" PRId64,
+	    (int64_t)sqlite3_last_insert_rowid(db->h), expires_at);
+	if ((rc = db_audit_append_extra_locked(db, audit, extra, now)) != MCA_OK)
+		goto out;
 	rc = db_tx_commit(db);
 out:
 	sqlite3_finalize(st);
@@ -57,6 +67,9 @@ token_state(sqlite3_stmt *st, int64_t now, int64_t want_service, int64_t *servic
 {
 	int64_t sid = sqlite3_column_int64(st, 0);
 
+	/* An admin's enrollment token is no service's (db_token_lookup_owner). */
+	if (sqlite3_column_type(st, 0) == SQLITE_NULL)
+		return mca_err_set(MCA_ERR_TOKEN_INVALID, "token is not for a service");
 	if (want_service != 0 && sid != want_service)
 		return mca_err_set(MCA_ERR_TOKEN_INVALID, "token belongs to another service");
 	if (sqlite3_column_type(st, 2) != SQLITE_NULL)
@@ -138,9 +151,41 @@ token_consume_locked(struct db *db, const unsigned char hash[DB_TOKEN_HASH_LEN],
 	return rc;
 }
 
+/*
+ * The token.consume entry: the caller's actor, the token's service as
+ * subject and the token's row id (db_token_insert logged it at mint).
+ */
+static enum mca_err
+token_consume_audit_locked(struct db *db, const unsigned char hash[DB_TOKEN_HASH_LEN],
+    const struct db_audit *issue, int64_t now)
+{
+	struct db_audit a = { issue->actor, "token.consume", NULL, true, NULL };
+	sqlite3_stmt *st = NULL;
+	char detail[64];
+	enum mca_err rc;
+	int src;
+
+	if ((rc = db_stmt_prepare(db, "SELECT t.id, s.name FROM tokens t"
+	    " JOIN services s ON s.id = t.service_id WHERE t.hash = ?1", &st)) != MCA_OK)
+		return rc;
+	if ((src = sqlite3_bind_blob(st, 1, hash, DB_TOKEN_HASH_LEN, SQLITE_STATIC)) != SQLITE_OK)
+		rc = db_sqlite_err(db, src, "bind token");
+	else if ((src = sqlite3_step(st)) != SQLITE_ROW)
+		rc = db_sqlite_err(db, src, "read consumed token");
+	else {
+		(void)snprintf(detail, sizeof(detail), "{\"token_id\":%" PRId64 "}",
+		    (int64_t)sqlite3_column_int64(st, 0));
+		a.subject = (const char *)sqlite3_column_text(st, 1);
+		a.detail = detail;
+		rc = db_audit_append_locked(db, &a, now);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
 enum mca_err
 db_enroll_commit(struct db *db, const unsigned char hash[DB_TOKEN_HASH_LEN],
-    int64_t now, const struct db_cert *c)
+    int64_t now, const struct db_cert *c, const struct db_audit *audit)
 {
 	enum mca_err rc;
 
@@ -148,11 +193,15 @@ db_enroll_commit(struct db *db, const unsigned char hash[DB_TOKEN_HASH_LEN],
 		return mca_err_set(MCA_ERR_INVALID, "db_enroll_commit: NULL argument");
 	if (c->service_id <= 0)
 		return mca_err_set(MCA_ERR_INVALID, "enrollment certificate has no service");
+	if (audit == NULL)
+		return mca_err_set(MCA_ERR_INVALID, "a state change needs its audit entry");
 	db_lock(db);
 	if ((rc = db_tx_begin(db)) != MCA_OK)
 		goto out;
 	if ((rc = token_consume_locked(db, hash, now, c->service_id)) != MCA_OK ||
-	    (rc = db_cert_insert_locked(db, c, now)) != MCA_OK) {
+	    (rc = token_consume_audit_locked(db, hash, audit, now)) != MCA_OK ||
+	    (rc = db_cert_insert_locked(db, c, now)) != MCA_OK ||
+	    (rc = db_audit_append_locked(db, audit, now)) != MCA_OK) {
 		db_tx_rollback(db);
 		goto out;
 	}

@@ -31,6 +31,7 @@ static const char *const known_keys[] = {
 	"public_url",		/* base URL relying parties reach meshcad at, for CRL/OCSP/AIA URLs in certificates */
 	"crl_validity",		/* CRL thisUpdate..nextUpdate (24h); rebuilt at half of it */
 	"ocsp_validity",	/* OCSP response thisUpdate..nextUpdate (1h); reused for half of it */
+	"audit_checkpoint_interval",	/* meshcad signs an audit checkpoint this often (5m) when the log moved */
 	"url",			/* CLI: meshcad base URL */
 	"admin_cert",		/* CLI: admin client certificate (PEM) */
 	"admin_key",		/* CLI: admin client key (PEM, 0600) */

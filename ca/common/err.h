@@ -37,6 +37,7 @@
 	X(MCA_ERR_TTL,            "lifetime out of range") \
 	X(MCA_ERR_NOT_FOUND,      "not found") \
 	X(MCA_ERR_EXISTS,         "already exists") \
+	X(MCA_ERR_CONFLICT,       "conflicts with the current state") \
 	X(MCA_ERR_TOKEN_INVALID,  "enrollment token unknown") \
 	X(MCA_ERR_TOKEN_USED,     "enrollment token already used") \
 	X(MCA_ERR_TOKEN_EXPIRED,  "enrollment token expired") \

@@ -59,7 +59,7 @@ signer_make(enum ca_key_type t, struct ca_issued *leaf)
 	if (ca_key_generate(t, &rk) != MCA_OK || ca_key_generate(t, &ik) != MCA_OK ||
 	    ca_key_generate(CA_KEY_ECDSA_P256, &lk) != MCA_OK ||
 	    ca_root_create(rk, "mesh.internal", now, 3650L * DAY, &root) != MCA_OK ||
-	    ca_intermediate_create(root, rk, ik, "mesh.internal", now, 365L * DAY, &inter) !=
+	    ca_intermediate_create(root, rk, ik, "mesh.internal", now, 365L * DAY, NULL, &inter) !=
 	    MCA_OK ||
 	    mca_file_write_atomic(rp, ca_cert_pem(root)->data, ca_cert_pem(root)->len, 0644) !=
 	    MCA_OK ||

@@ -46,7 +46,7 @@ fuzz_signer(void)
 	if (ca_key_generate(CA_KEY_ECDSA_P256, &rk) != MCA_OK ||
 	    ca_key_generate(CA_KEY_ECDSA_P256, &ik) != MCA_OK ||
 	    ca_root_create(rk, "fuzz.internal", now, 86400, &root) != MCA_OK ||
-	    ca_intermediate_create(root, rk, ik, "fuzz.internal", now, 86400, &inter) != MCA_OK)
+	    ca_intermediate_create(root, rk, ik, "fuzz.internal", now, 86400, NULL, &inter) != MCA_OK)
 		die("make a CA");
 	if (mca_file_write_atomic(paths[0], ca_cert_pem(root)->data, ca_cert_pem(root)->len, 0644) != MCA_OK ||
 	    mca_file_write_atomic(paths[1], ca_cert_pem(inter)->data, ca_cert_pem(inter)->len, 0644) != MCA_OK ||

@@ -49,7 +49,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();	/* only the canonical spelling is accepted */
 	}
 	sans_from_lines(s, &allowed, &requested);
-	if (ca_sans_authorize(&allowed, &requested, &granted) == MCA_OK)
+	if (ca_sans_authorize(&allowed, &requested, true, &granted) == MCA_OK)
 		ca_sans_clear(&granted);
 	ca_sans_clear(&allowed);
 	ca_sans_clear(&requested);

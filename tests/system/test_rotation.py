@@ -490,7 +490,11 @@ def test_renew_refusals(api, ca, tmp_path, unique):
                  "key_type_not_allowed")
     assert_error(renew(api, creds(out), "not a csr"), 400, "csr_invalid")
     assert_error(renew(api, creds(out), ttl="1s"), 400, "invalid_ttl")
+    # Names asked for explicitly must name something (issue 5: a request
+    # names the SANs it wants); an unknown field is malformed.
     assert_error(api.post("/v1/renew", creds(out), json={"csr": make_csr(), "dns_names": []}),
+                 400, "invalid_argument")
+    assert_error(api.post("/v1/renew", creds(out), json={"csr": make_csr(), "names": []}),
                  400, "malformed_json")
     assert_error(renew(api, None), 401, "unauthenticated")
     foreign = sysutil.ForeignCA().issue(tmp_path / "foreign", ca.spiffe(name))

@@ -98,7 +98,7 @@ hierarchy_make(enum ca_key_type t, const char *tag, struct ca_signer **out)
 	assert_rc(ca_key_generate(t, &rk), MCA_OK);
 	assert_rc(ca_key_generate(t, &ik), MCA_OK);
 	assert_rc(ca_root_create(rk, TD, F.now, 3650L * DAY, &root), MCA_OK);
-	assert_rc(ca_intermediate_create(root, rk, ik, TD, F.now, 365L * DAY, &inter), MCA_OK);
+	assert_rc(ca_intermediate_create(root, rk, ik, TD, F.now, 365L * DAY, NULL, &inter), MCA_OK);
 	write_file(rp, ca_cert_pem(root));
 	write_file(ip, ca_cert_pem(inter));
 	assert_rc(ca_key_save(ik, kp, NULL), MCA_OK);
@@ -127,7 +127,7 @@ group_setup(void **state)
 	    ca_key_generate(CA_KEY_ECDSA_P256, &F.leaf_key) != MCA_OK ||
 	    ca_root_create(F.root_key, TD, F.now, 3650L * DAY, &F.root) != MCA_OK ||
 	    ca_intermediate_create(F.root, F.root_key, F.int_key, TD, F.now, 365L * DAY,
-	    &F.inter) != MCA_OK)
+	    NULL, &F.inter) != MCA_OK)
 		return -1;
 	if (mca_file_write_atomic(F.root_path, ca_cert_pem(F.root)->data,
 	    ca_cert_pem(F.root)->len, 0644) != MCA_OK ||
@@ -495,12 +495,12 @@ test_bootstrap_refusals(void **state)
 	(void)state;
 	/* notAfter capped at the root's. */
 	assert_rc(ca_intermediate_create(F.root, F.root_key, F.int_key, TD, F.now,
-	    100L * 365 * DAY, &c), MCA_OK);
+	    100L * 365 * DAY, NULL, &c), MCA_OK);
 	assert_int_equal(ca_cert_not_after(c), ca_cert_not_after(F.root));
 	ca_cert_free(c);
 	c = NULL;
 	/* The root key must be the root certificate's. */
-	assert_rc(ca_intermediate_create(F.root, F.int_key, F.int_key, TD, F.now, DAY, &c),
+	assert_rc(ca_intermediate_create(F.root, F.int_key, F.int_key, TD, F.now, DAY, NULL, &c),
 	    MCA_ERR_CRYPTO);
 	assert_null(c);
 	assert_rc(ca_root_create(F.root_key, "Mesh.Internal", F.now, DAY, &c), MCA_ERR_NAME);
@@ -514,7 +514,7 @@ test_bootstrap_refusals(void **state)
 	{
 		struct ca_cert *i = NULL;
 
-		assert_rc(ca_intermediate_create(c, F.root_key, F.int_key, TD, F.now, DAY, &i),
+		assert_rc(ca_intermediate_create(c, F.root_key, F.int_key, TD, F.now, DAY, NULL, &i),
 		    MCA_ERR_TTL);
 		assert_null(i);
 	}
@@ -1282,6 +1282,24 @@ test_spiffe_ids(void **state)
 		{ "spiffe://mesh.internal", "path" },
 		{ "spiffe://mesh.internal/a b", "0x20" },
 		{ "spiffe://mesh.internal/caf\xc3\xa9", "0xc3" },
+		/* More from the SPIFFE ID spec: 2.1 trust domain, 2.2 path. */
+		{ "spiffe://", "empty trust domain" },
+		{ "spiffe://mesh.internal/a/b/", "2.2: trailing slash" },
+		{ "spiffe://mesh.internal/a/.", "2.2: path segment '.'" },
+		{ "spiffe://mesh.internal/a/b/..", "2.2: path segment '..'" },
+		{ "spiffe://mesh.internal/a\tb", "2.2: character 0x09" },
+		{ "spiffe://mesh.internal/a:b", "2.2: character 0x3a" },
+		{ "spiffe://mesh.internal/a@b", "2.2: character 0x40" },
+		{ "spiffe://mesh.internal/a+b", "2.2: character 0x2b" },
+		{ "spiffe://mesh.internal/a~b", "2.2: character 0x7e" },
+		{ "spiffe://MESH.INTERNAL/a", "2.1: trust domain must be lowercase" },
+		{ "spiffe://mesh.int\xc3\xa9rnal/a", "2.1: character 0xc3" },
+		{ "spiffe://mesh!internal/a", "2.1: character 0x21" },
+		{ "spiffe://user:pw@mesh.internal/a", "2.1" },
+		{ "spiffe://[::1]/a", "2.1: character 0x5b" },
+		{ "spiffe://mesh.internal:/a", "port" },
+		{ "Spiffe://mesh.internal/a", "2: the scheme" },
+		{ "spiffe:mesh.internal/a", "2: the scheme" },
 	};
 	char big[2100];
 
@@ -1310,6 +1328,15 @@ test_spiffe_ids(void **state)
 	big[2049] = '\0';
 	assert_rc(ca_spiffe_id_check(big, TD), MCA_ERR_SPIFFE_ID);
 	assert_detail_has("2048");
+	/* 2.1/2.3: a trust domain of 255 bytes is the limit inside an ID too. */
+	memcpy(big, "spiffe://", 9);
+	memset(big + 9, 'a', 255);
+	memcpy(big + 9 + 255, "/x", 3);
+	assert_rc(ca_spiffe_id_check(big, NULL), MCA_OK);
+	memset(big + 9, 'a', 256);
+	memcpy(big + 9 + 256, "/x", 3);
+	assert_rc(ca_spiffe_id_check(big, NULL), MCA_ERR_SPIFFE_ID);
+	assert_detail_has("SPIFFE ID spec 2.1: trust domain longer than 255 bytes");
 }
 
 static void
@@ -1400,13 +1427,13 @@ test_sans_authorize(void **state)
 	assert_rc(ca_sans_add_ip(&allowed, "fd00::/16", true), MCA_OK);
 
 	/* Empty request: the exact names and single addresses only. */
-	assert_rc(ca_sans_authorize(&allowed, &req, &got), MCA_OK);
+	assert_rc(ca_sans_authorize(&allowed, &req, true, &got), MCA_OK);
 	assert_int_equal(got.ndns, 1);
 	assert_string_equal(got.dns[0], "api.mesh.internal");
 	assert_int_equal(got.nips, 1);
 	ca_ip_format(&got.ips[0], ip);
 	assert_string_equal(ip, "192.0.2.7");
-	assert_rc(ca_sans_authorize(&allowed, NULL, &got), MCA_OK);
+	assert_rc(ca_sans_authorize(&allowed, NULL, true, &got), MCA_OK);
 	assert_int_equal(got.ndns + got.nips, 2);
 
 	/* A subset: exact name, one label under the wildcard, IPs in ranges. */
@@ -1414,7 +1441,7 @@ test_sans_authorize(void **state)
 	assert_rc(ca_sans_add_dns(&req, "pod-1.svc.mesh.internal", false), MCA_OK);
 	assert_rc(ca_sans_add_ip(&req, "10.200.3.4", false), MCA_OK);
 	assert_rc(ca_sans_add_ip(&req, "fd00:1::5", false), MCA_OK);
-	assert_rc(ca_sans_authorize(&allowed, &req, &got), MCA_OK);
+	assert_rc(ca_sans_authorize(&allowed, &req, true, &got), MCA_OK);
 	assert_int_equal(got.ndns, 2);
 	assert_string_equal(got.dns[1], "pod-1.svc.mesh.internal");
 	assert_int_equal(got.nips, 2);
@@ -1422,48 +1449,284 @@ test_sans_authorize(void **state)
 
 	/* Wildcards cover exactly one label. */
 	assert_rc(ca_sans_add_dns(&req, "a.b.svc.mesh.internal", false), MCA_OK);
-	assert_rc(ca_sans_authorize(&allowed, &req, &got), MCA_ERR_SAN_NOT_ALLOWED);
+	assert_rc(ca_sans_authorize(&allowed, &req, true, &got), MCA_ERR_SAN_NOT_ALLOWED);
 	assert_detail_has("a.b.svc.mesh.internal");
 	assert_int_equal(got.ndns + got.nips, 0);
 	ca_sans_clear(&req);
 	assert_rc(ca_sans_add_dns(&req, "svc.mesh.internal", false), MCA_OK);
-	assert_rc(ca_sans_authorize(&allowed, &req, &got), MCA_ERR_SAN_NOT_ALLOWED);
+	assert_rc(ca_sans_authorize(&allowed, &req, true, &got), MCA_ERR_SAN_NOT_ALLOWED);
 	ca_sans_clear(&req);
 	assert_rc(ca_sans_add_dns(&req, "evilsvc.mesh.internal", false), MCA_OK);
-	assert_rc(ca_sans_authorize(&allowed, &req, &got), MCA_ERR_SAN_NOT_ALLOWED);
+	assert_rc(ca_sans_authorize(&allowed, &req, true, &got), MCA_ERR_SAN_NOT_ALLOWED);
 	ca_sans_clear(&req);
-	/* A literal wildcard only when listed as is. */
+	/* A literal wildcard only when listed as is, and allow_wildcards. */
 	assert_rc(ca_sans_add_dns(&req, "*.svc.mesh.internal", true), MCA_OK);
-	assert_rc(ca_sans_authorize(&allowed, &req, &got), MCA_OK);
+	assert_rc(ca_sans_authorize(&allowed, &req, true, &got), MCA_OK);
 	assert_string_equal(got.dns[0], "*.svc.mesh.internal");
+	assert_rc(ca_sans_authorize(&allowed, &req, false, &got), MCA_ERR_SAN_NOT_ALLOWED);
+	assert_detail_has("policy: the service does not allow wildcard certificates "
+	    "(allow_wildcards=false): '*.svc.mesh.internal'");
+	assert_int_equal(got.ndns + got.nips, 0);
+	ca_sans_clear(&req);
+	/* Without the flag the pattern still admits names one label under it,
+	 * and the default grant never includes the pattern. */
+	assert_rc(ca_sans_add_dns(&req, "pod-9.svc.mesh.internal", false), MCA_OK);
+	assert_rc(ca_sans_authorize(&allowed, &req, false, &got), MCA_OK);
+	assert_string_equal(got.dns[0], "pod-9.svc.mesh.internal");
+	ca_sans_clear(&req);
+	assert_rc(ca_sans_authorize(&allowed, NULL, false, &got), MCA_OK);
+	assert_int_equal(got.ndns, 1);
+	assert_string_equal(got.dns[0], "api.mesh.internal");
+	/* A wildcard under a wildcard is not one label: refused with the flag. */
+	assert_rc(ca_sans_add_dns(&req, "*.x.svc.mesh.internal", true), MCA_OK);
+	assert_rc(ca_sans_authorize(&allowed, &req, true, &got), MCA_ERR_SAN_NOT_ALLOWED);
+	assert_detail_has("policy: DNS name '*.x.svc.mesh.internal' is not among");
 	ca_sans_clear(&req);
 	assert_rc(ca_sans_add_dns(&req, "*.mesh.internal", true), MCA_OK);
-	assert_rc(ca_sans_authorize(&allowed, &req, &got), MCA_ERR_SAN_NOT_ALLOWED);
+	assert_rc(ca_sans_authorize(&allowed, &req, true, &got), MCA_ERR_SAN_NOT_ALLOWED);
 	assert_detail_has("*.mesh.internal");
 	ca_sans_clear(&req);
 	/* The refusal names the first offending value, even after good ones. */
 	assert_rc(ca_sans_add_dns(&req, "api.mesh.internal", false), MCA_OK);
 	assert_rc(ca_sans_add_ip(&req, "10.1.1.1", false), MCA_OK);
 	assert_rc(ca_sans_add_ip(&req, "11.0.0.1", false), MCA_OK);
-	assert_rc(ca_sans_authorize(&allowed, &req, &got), MCA_ERR_SAN_NOT_ALLOWED);
+	assert_rc(ca_sans_authorize(&allowed, &req, true, &got), MCA_ERR_SAN_NOT_ALLOWED);
 	assert_detail_has("11.0.0.1");
 	assert_int_equal(got.ndns + got.nips, 0);
 	ca_sans_clear(&req);
 	assert_rc(ca_sans_add_ip(&req, "192.0.2.8", false), MCA_OK);
-	assert_rc(ca_sans_authorize(&allowed, &req, &got), MCA_ERR_SAN_NOT_ALLOWED);
+	assert_rc(ca_sans_authorize(&allowed, &req, true, &got), MCA_ERR_SAN_NOT_ALLOWED);
 	ca_sans_clear(&req);
 	/* IPv4 never matches an IPv6 range. */
 	assert_rc(ca_sans_add_ip(&req, "::ffff:10.0.0.1", false), MCA_OK);
-	assert_rc(ca_sans_authorize(&allowed, &req, &got), MCA_ERR_SAN_NOT_ALLOWED);
+	assert_rc(ca_sans_authorize(&allowed, &req, true, &got), MCA_ERR_SAN_NOT_ALLOWED);
 	ca_sans_clear(&req);
 	/* Nothing allowed: nothing granted, any request refused. */
-	assert_rc(ca_sans_authorize(NULL, NULL, &got), MCA_OK);
+	assert_rc(ca_sans_authorize(NULL, NULL, true, &got), MCA_OK);
 	assert_int_equal(got.ndns + got.nips, 0);
 	assert_rc(ca_sans_add_dns(&req, "api.mesh.internal", false), MCA_OK);
-	assert_rc(ca_sans_authorize(NULL, &req, &got), MCA_ERR_SAN_NOT_ALLOWED);
+	assert_rc(ca_sans_authorize(NULL, &req, true, &got), MCA_ERR_SAN_NOT_ALLOWED);
 	ca_sans_clear(&req);
 	ca_sans_clear(&allowed);
 	ca_sans_clear(&got);
+}
+
+/* RSA types are minimum sizes; ECDSA curves and Ed25519 match exactly. */
+static void
+test_key_rules(void **state)
+{
+	static const struct {
+		enum ca_key_type key;
+		uint32_t	 mask;
+		bool		 ok;
+		const char	*why;
+	} cases[] = {
+		{ CA_KEY_RSA_2048, CA_KEY_MASK(CA_KEY_RSA_2048), true, NULL },
+		{ CA_KEY_RSA_3072, CA_KEY_MASK(CA_KEY_RSA_2048), true, NULL },
+		{ CA_KEY_RSA_2048, CA_KEY_MASK(CA_KEY_RSA_3072), false, "RSA key of 2048 bits" },
+		{ CA_KEY_RSA_3072, CA_KEY_MASK(CA_KEY_RSA_3072), true, NULL },
+		{ CA_KEY_RSA_3072, CA_KEY_MASK(CA_KEY_RSA_4096), false, "RSA key of 3072 bits" },
+		{ CA_KEY_RSA_2048, CA_KEY_MASK(CA_KEY_RSA_4096) | CA_KEY_MASK(CA_KEY_RSA_2048),
+		    true, NULL },
+		{ CA_KEY_RSA_2048, CA_KEY_MASK(CA_KEY_ECDSA_P256), false, "allowed: ecdsa-p256" },
+		{ CA_KEY_ECDSA_P256, CA_KEY_MASK(CA_KEY_ECDSA_P384), false,
+		    "key type ecdsa-p256 is not allowed (allowed: ecdsa-p384)" },
+		{ CA_KEY_ECDSA_P384, CA_KEY_MASK(CA_KEY_ECDSA_P256), false, "ecdsa-p384" },
+		{ CA_KEY_ED25519, CA_KEY_MASK(CA_KEY_RSA_2048) | CA_KEY_MASK(CA_KEY_ECDSA_P256), false,
+		    "allowed: ecdsa-p256, rsa-2048" },
+		{ CA_KEY_ED25519, CA_KEY_MASK(CA_KEY_ED25519), true, NULL },
+		{ CA_KEY_ECDSA_P256, 0, false, "allowed: none" },
+		{ CA_KEY_RSA_3072, CA_KEY_MASK_ALL, true, NULL },
+	};
+	struct ca_key *keys[CA_KEY_TYPE_MAX] = { NULL };
+	struct ca_csr *csr;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		enum ca_key_type t = cases[i].key;
+
+		if (keys[t] == NULL)
+			assert_rc(ca_key_generate(t, &keys[t]), MCA_OK);
+		csr = csr_make(keys[t], "k", NULL);
+		assert_int_equal(ca_csr_key_type(csr), t);
+		if (cases[i].ok) {
+			assert_rc(ca_csr_check_key(csr, cases[i].mask), MCA_OK);
+		} else {
+			assert_rc(ca_csr_check_key(csr, cases[i].mask), MCA_ERR_KEY_TYPE);
+			assert_detail_has("policy: ");
+			assert_detail_has(cases[i].why);
+		}
+		ca_csr_free(csr);
+	}
+	for (int t = 0; t < CA_KEY_TYPE_MAX; t++)
+		ca_key_free(keys[t]);
+}
+
+/* A hierarchy whose intermediate carries the name constraints nc. */
+static void
+nc_hierarchy(const struct ca_name_constraints *nc, const char *tag, struct ca_cert **inter,
+    struct ca_signer **out)
+{
+	char ip[PATH_MAX], kp[PATH_MAX];
+
+	snprintf(ip, sizeof(ip), "%s/%s-int.pem", F.dir, tag);
+	snprintf(kp, sizeof(kp), "%s/%s-int.key", F.dir, tag);
+	assert_rc(ca_intermediate_create(F.root, F.root_key, F.int_key, TD, F.now, 30L * DAY, nc,
+	    inter), MCA_OK);
+	write_file(ip, ca_cert_pem(*inter));
+	assert_rc(ca_key_save(F.int_key, kp, NULL), MCA_OK);
+	assert_rc(ca_signer_open(ip, kp, NULL, F.root_path, out), MCA_OK);
+}
+
+static void
+nc_names_check(const struct ca_signer *s, const char *uri, const char *dns, const char *ip,
+    enum mca_err want)
+{
+	struct ca_sans sans = { 0 };
+
+	if (dns != NULL)
+		assert_rc(ca_sans_add_dns(&sans, dns, true), MCA_OK);
+	if (ip != NULL)
+		assert_rc(ca_sans_add_ip(&sans, ip, true), MCA_OK);
+	if (ca_signer_names_check(s, uri, &sans) != want)
+		fail_msg("names_check(%s, %s, %s): got %s (%s)", uri ? uri : "-", dns ? dns : "-",
+		    ip ? ip : "-", mca_errname(ca_signer_names_check(s, uri, &sans)),
+		    mca_err_detail());
+	if (want != MCA_OK)
+		assert_detail_has("RFC 5280 4.2.1.10");
+	ca_sans_clear(&sans);
+}
+
+static void
+test_name_constraints(void **state)
+{
+	struct ca_sans perm = { 0 }, sans = { 0 };
+	struct ca_name_constraints nc = { TD, &perm };
+	struct ca_cert *inter = NULL, *c = NULL;
+	struct ca_signer *s = NULL;
+	struct ca_csr *csr;
+	struct ca_issued out;
+	struct ca_leaf_req req = { .spiffe_id = SPIFFE, .common_name = "payments", .sans = &sans,
+	    .ttl = 3600, .now = F.now };
+	gnutls_x509_crt_t crt, chain[2];
+	gnutls_x509_name_constraints_t gnc;
+	unsigned int crit = 0;
+	char dn[256];
+
+	(void)state;
+	assert_rc(ca_sans_add_dns(&perm, "mesh.internal", false), MCA_OK);
+	assert_rc(ca_sans_add_ip(&perm, "10.0.0.0/8", true), MCA_OK);
+	assert_rc(ca_sans_add_ip(&perm, "fd00::/8", true), MCA_OK);
+	nc_hierarchy(&nc, "nc", &inter, &s);
+	assert_true(ca_signer_constrained(s));
+	assert_false(ca_signer_constrained(F.signer));
+	/* RFC 5280 4.2.1.10: critical, as GnuTLS reads it back. */
+	crt = crt_import(ca_cert_der(inter));
+	assert_int_equal(gnutls_x509_name_constraints_init(&gnc), 0);
+	assert_int_equal(gnutls_x509_crt_get_name_constraints(crt, gnc, 0, &crit), 0);
+	assert_int_equal(crit, 1);
+	gnutls_x509_name_constraints_deinit(gnc);
+	gnutls_x509_crt_deinit(crt);
+
+	/* URI: the host is the trust domain, exactly. */
+	nc_names_check(s, SPIFFE, NULL, NULL, MCA_OK);
+	nc_names_check(s, "spiffe://evil.example/svc/x", NULL, NULL, MCA_ERR_SAN_NOT_ALLOWED);
+	assert_detail_has("URI 'spiffe://evil.example/svc/x' is outside");
+	nc_names_check(s, "spiffe://mesh.internal.evil/x", NULL, NULL, MCA_ERR_SAN_NOT_ALLOWED);
+	nc_names_check(s, "spiffe://x.mesh.internal/x", NULL, NULL, MCA_ERR_SAN_NOT_ALLOWED);
+	/* DNS: the name and subdomains, on a label boundary; patterns too. */
+	nc_names_check(s, NULL, "mesh.internal", NULL, MCA_OK);
+	nc_names_check(s, NULL, "api.payments.mesh.internal", NULL, MCA_OK);
+	nc_names_check(s, NULL, "*.pods.mesh.internal", NULL, MCA_OK);
+	nc_names_check(s, NULL, "evilmesh.internal", NULL, MCA_ERR_SAN_NOT_ALLOWED);
+	nc_names_check(s, NULL, "www.evil.example", NULL, MCA_ERR_SAN_NOT_ALLOWED);
+	assert_detail_has("dNSName 'www.evil.example' is outside the intermediate CA's name "
+	    "constraints (permitted dNSName subtrees: mesh.internal)");
+	nc_names_check(s, NULL, "*.evil.internal", NULL, MCA_ERR_SAN_NOT_ALLOWED);
+	/* IP: inside a permitted range; a range must fit inside; one type. */
+	nc_names_check(s, NULL, NULL, "10.20.30.40", MCA_OK);
+	nc_names_check(s, NULL, NULL, "10.1.0.0/16", MCA_OK);
+	nc_names_check(s, NULL, NULL, "fd12::1", MCA_OK);
+	nc_names_check(s, NULL, NULL, "11.0.0.1", MCA_ERR_SAN_NOT_ALLOWED);
+	assert_detail_has("10.0.0.0/8, fd00::/8");
+	nc_names_check(s, NULL, NULL, "10.0.0.0/7", MCA_ERR_SAN_NOT_ALLOWED);
+	nc_names_check(s, NULL, NULL, "2001:db8::1", MCA_ERR_SAN_NOT_ALLOWED);
+	/* An unconstrained signer permits anything. */
+	nc_names_check(F.signer, "spiffe://evil.example/x", "www.evil.example", "11.0.0.1", MCA_OK);
+
+	/* Issuance refuses before signing. */
+	csr = csr_make(F.leaf_key, "x", NULL);
+	assert_rc(ca_sans_add_dns(&sans, "www.evil.example", false), MCA_OK);
+	assert_rc(ca_issue_leaf(s, csr, &req, &out), MCA_ERR_SAN_NOT_ALLOWED);
+	assert_detail_has("www.evil.example");
+	assert_null(out.der.data);
+	ca_sans_clear(&sans);
+	req.spiffe_id = "spiffe://other.example/svc/payments";
+	assert_rc(ca_issue_leaf(s, csr, &req, &out), MCA_ERR_SAN_NOT_ALLOWED);
+	req.spiffe_id = SPIFFE;
+	/* Inside: CN with a DNS SAN; without one, OU instead of CN (GnuTLS
+	 * would check the CN as a host name against the dNSName subtrees). */
+	assert_rc(ca_sans_add_dns(&sans, "payments.mesh.internal", false), MCA_OK);
+	assert_rc(ca_issue_leaf(s, csr, &req, &out), MCA_OK);
+	crt = crt_import(&out.der);
+	dn_of(crt, dn, sizeof(dn));
+	assert_string_equal(dn, "CN=payments");
+	chain[0] = crt;
+	chain[1] = crt_import(ca_cert_der(inter));
+	assert_int_equal(chain_verify(chain, 2, F.root), 0);
+	gnutls_x509_crt_deinit(chain[1]);
+	gnutls_x509_crt_deinit(crt);
+	ca_issued_clear(&out);
+	ca_sans_clear(&sans);
+	assert_rc(ca_issue_leaf(s, csr, &req, &out), MCA_OK);
+	crt = crt_import(&out.der);
+	dn_of(crt, dn, sizeof(dn));
+	assert_string_equal(dn, "OU=payments");
+	chain[0] = crt;
+	chain[1] = crt_import(ca_cert_der(inter));
+	assert_int_equal(chain_verify(chain, 2, F.root), 0);
+	gnutls_x509_crt_deinit(chain[1]);
+	gnutls_x509_crt_deinit(crt);
+	ca_issued_clear(&out);
+	/* Unconstrained: CN as always. */
+	assert_rc(ca_issue_leaf(F.signer, csr, &req, &out), MCA_OK);
+	crt = crt_import(&out.der);
+	dn_of(crt, dn, sizeof(dn));
+	assert_string_equal(dn, "CN=payments");
+	gnutls_x509_crt_deinit(crt);
+	ca_issued_clear(&out);
+	ca_csr_free(csr);
+	ca_signer_free(s);
+	ca_cert_free(inter);
+
+	/* Refusals at creation: a wildcard subtree, nothing at all, a bad TD. */
+	ca_sans_clear(&perm);
+	assert_rc(ca_sans_add_dns(&perm, "*.mesh.internal", true), MCA_OK);
+	assert_rc(ca_intermediate_create(F.root, F.root_key, F.int_key, TD, F.now, DAY, &nc, &c),
+	    MCA_ERR_NAME);
+	assert_detail_has("RFC 5280 4.2.1.10");
+	assert_null(c);
+	ca_sans_clear(&perm);
+	nc.uri_domain = NULL;
+	assert_rc(ca_intermediate_create(F.root, F.root_key, F.int_key, TD, F.now, DAY, &nc, &c),
+	    MCA_ERR_INVALID);
+	nc.uri_domain = "Bad.Domain";
+	assert_rc(ca_intermediate_create(F.root, F.root_key, F.int_key, TD, F.now, DAY, &nc, &c),
+	    MCA_ERR_NAME);
+	/* URI only: DNS and IP stay unconstrained, the CN stays. */
+	nc.uri_domain = TD;
+	nc_hierarchy(&nc, "nc-uri", &inter, &s);
+	nc_names_check(s, SPIFFE, "www.anything.example", "192.0.2.1", MCA_OK);
+	nc_names_check(s, "spiffe://evil.example/a", NULL, NULL, MCA_ERR_SAN_NOT_ALLOWED);
+	assert_rc(ca_issue_leaf(s, csr = csr_make(F.leaf_key, "x", NULL), &req, &out), MCA_OK);
+	crt = crt_import(&out.der);
+	dn_of(crt, dn, sizeof(dn));
+	assert_string_equal(dn, "CN=payments");
+	gnutls_x509_crt_deinit(crt);
+	ca_issued_clear(&out);
+	ca_csr_free(csr);
+	ca_signer_free(s);
+	ca_cert_free(inter);
 }
 
 int
@@ -1495,6 +1758,8 @@ main(void)
 		cmocka_unit_test(test_trust_domain_and_service),
 		cmocka_unit_test(test_sans_add),
 		cmocka_unit_test(test_sans_authorize),
+		cmocka_unit_test(test_key_rules),
+		cmocka_unit_test(test_name_constraints),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <gnutls/crypto.h>
 #include <sqlite3.h>
 
 #include "db/db.h"
@@ -35,6 +36,9 @@ struct fx {
 };
 
 static const unsigned char der_bytes[] = { 0x30, 0x03, 0x02, 0x01, 0x00 };
+/* The audit entry of writes whose entry a test does not look at. */
+static const struct db_audit TA = { "spiffe://mesh.internal/meshca/admin/test", "test.write",
+    NULL, true, NULL };
 
 /* ---- fixture ------------------------------------------------------------ */
 
@@ -171,7 +175,7 @@ add_service(struct db *db, const char *name)
 	s.max_ttl = 7 * 86400;
 	s.key_types = 3;
 	s.enabled = true;
-	assert_int_equal(db_service_insert(db, &s, NOW), MCA_OK);
+	assert_int_equal(db_service_insert(db, &s, NOW, &TA), MCA_OK);
 	assert_true(s.id > 0);
 	return s.id;
 }
@@ -206,7 +210,7 @@ insert_cert(struct db *db, const char *serial, int64_t sid, enum db_cert_kind ki
 {
 	struct db_cert c = cert_make(serial, sid, kind, NOW - 60, na);
 
-	assert_int_equal(db_cert_insert(db, &c, created), MCA_OK);
+	assert_int_equal(db_cert_insert(db, &c, created, &TA), MCA_OK);
 }
 
 static int64_t
@@ -256,11 +260,11 @@ test_open_foreign_keys_on(void **state)
 	struct db_cert c = cert_make("ab", 4242, DB_CERT_WORKLOAD, NOW, NOW + 3600);
 
 	hash_fill(h, 1);
-	assert_int_equal(db_token_insert(fx->db, 4242, h, NOW, NOW + 600), MCA_ERR_DB);
-	assert_int_equal(db_cert_insert(fx->db, &c, NOW), MCA_ERR_DB);
+	assert_int_equal(db_token_insert(fx->db, 4242, h, NOW, NOW + 600, &TA), MCA_ERR_DB);
+	assert_int_equal(db_cert_insert(fx->db, &c, NOW, &TA), MCA_ERR_DB);
 	c = cert_make("ac", 0, DB_CERT_ADMIN, NOW, NOW + 3600);
 	c.renewed_from = (char *)"ffff";	/* no such certificate */
-	assert_int_equal(db_cert_insert(fx->db, &c, NOW), MCA_ERR_DB);
+	assert_int_equal(db_cert_insert(fx->db, &c, NOW, &TA), MCA_ERR_DB);
 	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM tokens"), 0);
 	assert_int_equal(cert_rows(fx->path), 0);
 }
@@ -413,7 +417,7 @@ test_service_roundtrip(void **state)
 	s.max_ttl = 86400;
 	s.key_types = 0x5;
 	s.enabled = true;
-	assert_int_equal(db_service_insert(fx->db, &s, NOW), MCA_OK);
+	assert_int_equal(db_service_insert(fx->db, &s, NOW, &TA), MCA_OK);
 	assert_true(s.id > 0);
 	assert_int_equal(s.created_at, NOW);
 	assert_int_equal(s.updated_at, NOW);
@@ -439,6 +443,70 @@ test_service_roundtrip(void **state)
 	db_service_clear(&byid);
 }
 
+/* Policy update: compare-and-set on the whole policy, allow_wildcards
+ * stored, identity untouched, updated_at moved. */
+static void
+test_service_update(void **state)
+{
+	struct fx *fx = *state;
+	char *dns2[] = { "b.svc", "*.pods.svc" };
+	char *ips2[] = { "10.1.0.0/16" };
+	struct db_service old, upd, got, stale;
+	int64_t id = add_service(fx->db, "upd");
+
+	memset(&upd, 0, sizeof(upd));
+	assert_int_equal(db_service_get(fx->db, "upd", &old), MCA_OK);
+	assert_false(old.allow_wildcards);
+	upd.dns_names = dns2;
+	upd.ndns = 2;
+	upd.ip_ranges = ips2;
+	upd.nips = 1;
+	upd.default_ttl = 600;
+	upd.max_ttl = 1200;
+	upd.key_types = 0x8;
+	upd.allow_wildcards = true;
+	assert_int_equal(db_service_update(fx->db, &old, &upd, NOW + 5, &TA), MCA_OK);
+	assert_int_equal(upd.updated_at, NOW + 5);
+	assert_int_equal(db_service_get(fx->db, "upd", &got), MCA_OK);
+	assert_int_equal(got.id, id);
+	assert_string_equal(got.spiffe_id, "spiffe://mesh.internal/svc/upd");
+	assert_int_equal(got.ndns, 2);
+	assert_string_equal(got.dns_names[1], "*.pods.svc");
+	assert_int_equal(got.nips, 1);
+	assert_int_equal(got.default_ttl, 600);
+	assert_int_equal(got.max_ttl, 1200);
+	assert_int_equal(got.key_types, 0x8);
+	assert_true(got.allow_wildcards);
+	assert_true(got.enabled);
+	assert_int_equal(got.created_at, NOW);
+	assert_int_equal(got.updated_at, NOW + 5);
+	/* A second writer still holding the old policy loses: nothing changes. */
+	memset(&stale, 0, sizeof(stale));
+	stale.default_ttl = stale.max_ttl = 60;
+	assert_int_equal(db_service_update(fx->db, &old, &stale, NOW + 6, &TA), MCA_ERR_CONFLICT);
+	db_service_clear(&old);
+	assert_int_equal(db_service_get(fx->db, "upd", &old), MCA_OK);
+	assert_int_equal(old.default_ttl, 600);
+	assert_int_equal(old.updated_at, NOW + 5);
+	/* With the current policy it applies; empty lists are fine. */
+	assert_int_equal(db_service_update(fx->db, &old, &stale, NOW + 7, &TA), MCA_OK);
+	db_service_clear(&got);
+	assert_int_equal(db_service_get(fx->db, "upd", &got), MCA_OK);
+	assert_int_equal(got.ndns + got.nips, 0);
+	assert_false(got.allow_wildcards);
+	/* Gone, hostile, NULL. */
+	got.id = 999999;
+	assert_int_equal(db_service_update(fx->db, &got, &stale, NOW, &TA), MCA_ERR_NOT_FOUND);
+	assert_int_equal(db_service_update(fx->db, &old, &stale, NOW, NULL), MCA_ERR_INVALID);
+	assert_int_equal(db_service_update(NULL, &old, &stale, NOW, &TA), MCA_ERR_INVALID);
+	stale.default_ttl = -1;
+	db_service_clear(&old);
+	assert_int_equal(db_service_get(fx->db, "upd", &old), MCA_OK);
+	assert_int_equal(db_service_update(fx->db, &old, &stale, NOW, &TA), MCA_ERR_INVALID);
+	db_service_clear(&old);
+	db_service_clear(&got);
+}
+
 static void
 test_service_empty_lists_and_disabled(void **state)
 {
@@ -449,7 +517,7 @@ test_service_empty_lists_and_disabled(void **state)
 	s.name = "bare";
 	s.spiffe_id = "spiffe://mesh.internal/svc/bare";
 	s.key_types = UINT32_MAX;
-	assert_int_equal(db_service_insert(fx->db, &s, NOW), MCA_OK);
+	assert_int_equal(db_service_insert(fx->db, &s, NOW, &TA), MCA_OK);
 	assert_int_equal(db_service_get(fx->db, "bare", &got), MCA_OK);
 	assert_int_equal(got.ndns, 0);
 	assert_null(got.dns_names);
@@ -492,11 +560,11 @@ test_service_duplicate_and_missing(void **state)
 	memset(&s, 0, sizeof(s));
 	s.name = "payments";
 	s.spiffe_id = "spiffe://mesh.internal/svc/other";
-	assert_int_equal(db_service_insert(fx->db, &s, NOW), MCA_ERR_EXISTS);
+	assert_int_equal(db_service_insert(fx->db, &s, NOW, &TA), MCA_ERR_EXISTS);
 	assert_int_equal(s.id, 0);
 	s.name = "other";
 	s.spiffe_id = "spiffe://mesh.internal/svc/payments";	/* SPIFFE ID taken */
-	assert_int_equal(db_service_insert(fx->db, &s, NOW), MCA_ERR_EXISTS);
+	assert_int_equal(db_service_insert(fx->db, &s, NOW, &TA), MCA_ERR_EXISTS);
 	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM services"), 1);
 	memset(&got, 0x5a, sizeof(got));
 	assert_int_equal(db_service_get(fx->db, "nope", &got), MCA_ERR_NOT_FOUND);
@@ -541,33 +609,33 @@ test_service_hostile_fields(void **state)
 	struct db_service s;
 
 	memset(&s, 0, sizeof(s));
-	assert_int_equal(db_service_insert(fx->db, &s, NOW), MCA_ERR_INVALID);	/* no name */
+	assert_int_equal(db_service_insert(fx->db, &s, NOW, &TA), MCA_ERR_INVALID);	/* no name */
 	s.name = "";
 	s.spiffe_id = "spiffe://x/y";
-	assert_int_equal(db_service_insert(fx->db, &s, NOW), MCA_ERR_INVALID);
+	assert_int_equal(db_service_insert(fx->db, &s, NOW, &TA), MCA_ERR_INVALID);
 	s.name = "svc";
 	s.spiffe_id = NULL;
-	assert_int_equal(db_service_insert(fx->db, &s, NOW), MCA_ERR_INVALID);
+	assert_int_equal(db_service_insert(fx->db, &s, NOW, &TA), MCA_ERR_INVALID);
 	s.spiffe_id = "spiffe://x/y";
 	s.dns_names = nl;	/* a newline would split one name into two */
 	s.ndns = 2;
-	assert_int_equal(db_service_insert(fx->db, &s, NOW), MCA_ERR_INVALID);
+	assert_int_equal(db_service_insert(fx->db, &s, NOW, &TA), MCA_ERR_INVALID);
 	s.dns_names = empty;
 	s.ndns = 1;
-	assert_int_equal(db_service_insert(fx->db, &s, NOW), MCA_ERR_INVALID);
+	assert_int_equal(db_service_insert(fx->db, &s, NOW, &TA), MCA_ERR_INVALID);
 	s.dns_names = NULL;
 	s.ndns = 0;
 	s.ip_ranges = null_item;
 	s.nips = 1;
-	assert_int_equal(db_service_insert(fx->db, &s, NOW), MCA_ERR_INVALID);
+	assert_int_equal(db_service_insert(fx->db, &s, NOW, &TA), MCA_ERR_INVALID);
 	s.ip_ranges = NULL;
 	s.nips = 3;	/* count without array */
-	assert_int_equal(db_service_insert(fx->db, &s, NOW), MCA_ERR_INVALID);
+	assert_int_equal(db_service_insert(fx->db, &s, NOW, &TA), MCA_ERR_INVALID);
 	s.nips = 0;
 	s.max_ttl = -1;
-	assert_int_equal(db_service_insert(fx->db, &s, NOW), MCA_ERR_INVALID);
-	assert_int_equal(db_service_insert(NULL, &s, NOW), MCA_ERR_INVALID);
-	assert_int_equal(db_service_insert(fx->db, NULL, NOW), MCA_ERR_INVALID);
+	assert_int_equal(db_service_insert(fx->db, &s, NOW, &TA), MCA_ERR_INVALID);
+	assert_int_equal(db_service_insert(NULL, &s, NOW, &TA), MCA_ERR_INVALID);
+	assert_int_equal(db_service_insert(fx->db, NULL, NOW, &TA), MCA_ERR_INVALID);
 	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM services"), 0);
 }
 
@@ -597,12 +665,12 @@ test_token_lifecycle(void **state)
 	struct db_cert c = cert_make("01", sid, DB_CERT_WORKLOAD, NOW, NOW + 3600);
 
 	hash_fill(h, 0xa1);
-	assert_int_equal(db_token_insert(fx->db, sid, h, NOW, NOW + 600), MCA_OK);
+	assert_int_equal(db_token_insert(fx->db, sid, h, NOW, NOW + 600, &TA), MCA_OK);
 	assert_int_equal(db_token_lookup(fx->db, h, NOW, &got), MCA_OK);
 	assert_int_equal(got, sid);
 	/* A lookup does not consume. */
 	assert_int_equal(db_token_lookup(fx->db, h, NOW + 1, &got), MCA_OK);
-	assert_int_equal(db_enroll_commit(fx->db, h, NOW + 10, &c), MCA_OK);
+	assert_int_equal(db_enroll_commit(fx->db, h, NOW + 10, &c, &TA), MCA_OK);
 	assert_int_equal(raw_int(fx->path, "SELECT used_at FROM tokens"), NOW + 10);
 	got = -1;
 	assert_int_equal(db_token_lookup(fx->db, h, NOW + 11, &got), MCA_ERR_TOKEN_USED);
@@ -610,7 +678,7 @@ test_token_lifecycle(void **state)
 	/* Used beats expired: the more useful answer after expiry. */
 	assert_int_equal(db_token_lookup(fx->db, h, NOW + 9999, &got), MCA_ERR_TOKEN_USED);
 	c.serial = "02";
-	assert_int_equal(db_enroll_commit(fx->db, h, NOW + 12, &c), MCA_ERR_TOKEN_USED);
+	assert_int_equal(db_enroll_commit(fx->db, h, NOW + 12, &c, &TA), MCA_ERR_TOKEN_USED);
 	assert_int_equal(cert_rows(fx->path), 1);
 	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM certificates WHERE serial = '01'"), 1);
 	assert_int_equal(raw_int(fx->path, "SELECT used_at FROM tokens"), NOW + 10);
@@ -625,11 +693,11 @@ test_token_expired(void **state)
 	struct db_cert c = cert_make("0e", sid, DB_CERT_WORKLOAD, NOW, NOW + 3600);
 
 	hash_fill(h, 0xe0);
-	assert_int_equal(db_token_insert(fx->db, sid, h, NOW, NOW + 600), MCA_OK);
+	assert_int_equal(db_token_insert(fx->db, sid, h, NOW, NOW + 600, &TA), MCA_OK);
 	assert_int_equal(db_token_lookup(fx->db, h, NOW + 599, &got), MCA_OK);
 	assert_int_equal(db_token_lookup(fx->db, h, NOW + 600, &got), MCA_ERR_TOKEN_EXPIRED);
-	assert_int_equal(db_enroll_commit(fx->db, h, NOW + 600, &c), MCA_ERR_TOKEN_EXPIRED);
-	assert_int_equal(db_enroll_commit(fx->db, h, NOW + 100000, &c), MCA_ERR_TOKEN_EXPIRED);
+	assert_int_equal(db_enroll_commit(fx->db, h, NOW + 600, &c, &TA), MCA_ERR_TOKEN_EXPIRED);
+	assert_int_equal(db_enroll_commit(fx->db, h, NOW + 100000, &c, &TA), MCA_ERR_TOKEN_EXPIRED);
 	assert_int_equal(cert_rows(fx->path), 0);
 	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM tokens WHERE used_at IS NULL"), 1);
 }
@@ -645,9 +713,9 @@ test_token_unknown(void **state)
 	hash_fill(h, 0x11);
 	hash_fill(other, 0x11);
 	other[31] ^= 1;		/* one bit off */
-	assert_int_equal(db_token_insert(fx->db, sid, h, NOW, NOW + 600), MCA_OK);
+	assert_int_equal(db_token_insert(fx->db, sid, h, NOW, NOW + 600, &TA), MCA_OK);
 	assert_int_equal(db_token_lookup(fx->db, other, NOW, &got), MCA_ERR_TOKEN_INVALID);
-	assert_int_equal(db_enroll_commit(fx->db, other, NOW, &c), MCA_ERR_TOKEN_INVALID);
+	assert_int_equal(db_enroll_commit(fx->db, other, NOW, &c, &TA), MCA_ERR_TOKEN_INVALID);
 	assert_int_equal(cert_rows(fx->path), 0);
 	assert_int_equal(db_token_lookup(fx->db, h, NOW, &got), MCA_OK);	/* untouched */
 	assert_int_equal(db_token_lookup(NULL, h, NOW, &got), MCA_ERR_INVALID);
@@ -664,16 +732,16 @@ test_token_other_service_refused(void **state)
 	struct db_cert c = cert_make("0a", web, DB_CERT_WORKLOAD, NOW, NOW + 3600);
 
 	hash_fill(h, 0x22);
-	assert_int_equal(db_token_insert(fx->db, pay, h, NOW, NOW + 600), MCA_OK);
-	assert_int_equal(db_enroll_commit(fx->db, h, NOW, &c), MCA_ERR_TOKEN_INVALID);
+	assert_int_equal(db_token_insert(fx->db, pay, h, NOW, NOW + 600, &TA), MCA_OK);
+	assert_int_equal(db_enroll_commit(fx->db, h, NOW, &c, &TA), MCA_ERR_TOKEN_INVALID);
 	assert_int_equal(cert_rows(fx->path), 0);
 	/* Still good for its own service. */
 	assert_int_equal(db_token_lookup(fx->db, h, NOW, &got), MCA_OK);
 	assert_int_equal(got, pay);
 	c.service_id = 0;
-	assert_int_equal(db_enroll_commit(fx->db, h, NOW, &c), MCA_ERR_INVALID);
+	assert_int_equal(db_enroll_commit(fx->db, h, NOW, &c, &TA), MCA_ERR_INVALID);
 	c.service_id = pay;
-	assert_int_equal(db_enroll_commit(fx->db, h, NOW, &c), MCA_OK);
+	assert_int_equal(db_enroll_commit(fx->db, h, NOW, &c, &TA), MCA_OK);
 }
 
 static void
@@ -684,13 +752,13 @@ test_token_insert_hostile(void **state)
 	int64_t sid = add_service(fx->db, "payments");
 
 	hash_fill(h, 0x33);
-	assert_int_equal(db_token_insert(fx->db, sid, h, NOW, NOW + 600), MCA_OK);
-	assert_int_equal(db_token_insert(fx->db, sid, h, NOW, NOW + 600), MCA_ERR_EXISTS);
+	assert_int_equal(db_token_insert(fx->db, sid, h, NOW, NOW + 600, &TA), MCA_OK);
+	assert_int_equal(db_token_insert(fx->db, sid, h, NOW, NOW + 600, &TA), MCA_ERR_EXISTS);
 	hash_fill(h, 0x34);
-	assert_int_equal(db_token_insert(fx->db, sid, h, NOW, NOW), MCA_ERR_INVALID);
-	assert_int_equal(db_token_insert(fx->db, sid, h, NOW, NOW - 1), MCA_ERR_INVALID);
-	assert_int_equal(db_token_insert(fx->db, sid, NULL, NOW, NOW + 1), MCA_ERR_INVALID);
-	assert_int_equal(db_token_insert(NULL, sid, h, NOW, NOW + 1), MCA_ERR_INVALID);
+	assert_int_equal(db_token_insert(fx->db, sid, h, NOW, NOW, &TA), MCA_ERR_INVALID);
+	assert_int_equal(db_token_insert(fx->db, sid, h, NOW, NOW - 1, &TA), MCA_ERR_INVALID);
+	assert_int_equal(db_token_insert(fx->db, sid, NULL, NOW, NOW + 1, &TA), MCA_ERR_INVALID);
+	assert_int_equal(db_token_insert(NULL, sid, h, NOW, NOW + 1, &TA), MCA_ERR_INVALID);
 	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM tokens"), 1);
 	/* The token itself is never stored: only a 32-byte hash column. */
 	assert_int_equal(raw_int(fx->path, "SELECT length(hash) FROM tokens"), DB_TOKEN_HASH_LEN);
@@ -707,11 +775,11 @@ test_enroll_rolls_back_on_cert_error(void **state)
 
 	insert_cert(fx->db, "beef", sid, DB_CERT_WORKLOAD, NOW + 3600, NOW);
 	hash_fill(h, 0x44);
-	assert_int_equal(db_token_insert(fx->db, sid, h, NOW, NOW + 600), MCA_OK);
-	assert_int_equal(db_enroll_commit(fx->db, h, NOW, &c), MCA_ERR_EXISTS);
+	assert_int_equal(db_token_insert(fx->db, sid, h, NOW, NOW + 600, &TA), MCA_OK);
+	assert_int_equal(db_enroll_commit(fx->db, h, NOW, &c, &TA), MCA_ERR_EXISTS);
 	assert_int_equal(db_token_lookup(fx->db, h, NOW, &got), MCA_OK);
 	c.serial = "NOT-HEX";
-	assert_int_equal(db_enroll_commit(fx->db, h, NOW, &c), MCA_ERR_INVALID);
+	assert_int_equal(db_enroll_commit(fx->db, h, NOW, &c, &TA), MCA_ERR_INVALID);
 	assert_int_equal(db_token_lookup(fx->db, h, NOW, &got), MCA_OK);
 	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM tokens WHERE used_at IS NULL"), 1);
 	assert_int_equal(cert_rows(fx->path), 1);
@@ -746,7 +814,7 @@ racer_run(void *arg)
 		return NULL;
 	snprintf(serial, sizeof(serial), "c0%02x", r->idx);
 	c = cert_make(serial, r->sid, DB_CERT_WORKLOAD, NOW, NOW + 3600);
-	r->rc = db_enroll_commit(db, r->hash, NOW + 1, &c);
+	r->rc = db_enroll_commit(db, r->hash, NOW + 1, &c, &TA);
 	if (r->shared == NULL)
 		db_close(db);
 	return NULL;
@@ -763,7 +831,7 @@ race_one_token(struct fx *fx, bool shared)
 	int ok = 0, used = 0;
 
 	hash_fill(h, 0x77);
-	assert_int_equal(db_token_insert(fx->db, sid, h, NOW, NOW + 600), MCA_OK);
+	assert_int_equal(db_token_insert(fx->db, sid, h, NOW, NOW + 600, &TA), MCA_OK);
 	assert_int_equal(pthread_barrier_init(&start, NULL, NTHREADS), 0);
 	for (int i = 0; i < NTHREADS; i++) {
 		r[i] = (struct racer){ fx->path, shared ? fx->db : NULL, h, sid, i, &start,
@@ -857,7 +925,7 @@ test_cert_roundtrip(void **state)
 	c.ndns = 1;
 	c.ip_addresses = ips;
 	c.nips = 2;
-	assert_int_equal(db_cert_insert(fx->db, &c, NOW), MCA_OK);
+	assert_int_equal(db_cert_insert(fx->db, &c, NOW, &TA), MCA_OK);
 	assert_int_equal(db_cert_get(fx->db, c.serial, NOW, &got), MCA_OK);
 	assert_string_equal(got.serial, c.serial);
 	assert_int_equal(got.service_id, sid);
@@ -882,10 +950,10 @@ test_cert_roundtrip(void **state)
 	/* A renewal pointing back, and an admin certificate with no service. */
 	c = cert_make("02", sid, DB_CERT_WORKLOAD, NOW, NOW + 3600);
 	c.renewed_from = "0123456789abcdef0123456789abcdef";
-	assert_int_equal(db_cert_insert(fx->db, &c, NOW + 1), MCA_OK);
+	assert_int_equal(db_cert_insert(fx->db, &c, NOW + 1, &TA), MCA_OK);
 	c = cert_make("03", 0, DB_CERT_ADMIN, NOW, NOW + 3600);
 	c.spiffe_id = NULL;
-	assert_int_equal(db_cert_insert(fx->db, &c, NOW + 2), MCA_OK);
+	assert_int_equal(db_cert_insert(fx->db, &c, NOW + 2, &TA), MCA_OK);
 	assert_int_equal(db_cert_get(fx->db, "02", NOW, &got), MCA_OK);
 	assert_string_equal(got.renewed_from, "0123456789abcdef0123456789abcdef");
 	db_cert_clear(&got);
@@ -928,10 +996,10 @@ test_cert_serial_collision(void **state)
 	struct db_cert c = cert_make("dd", 0, DB_CERT_SERVER, NOW, NOW + 10), got;
 	unsigned char other[] = { 1, 2, 3 };
 
-	assert_int_equal(db_cert_insert(fx->db, &c, NOW), MCA_OK);
+	assert_int_equal(db_cert_insert(fx->db, &c, NOW, &TA), MCA_OK);
 	c.der = other;
 	c.der_len = sizeof(other);
-	assert_int_equal(db_cert_insert(fx->db, &c, NOW + 5), MCA_ERR_EXISTS);
+	assert_int_equal(db_cert_insert(fx->db, &c, NOW + 5, &TA), MCA_ERR_EXISTS);
 	assert_int_equal(cert_rows(fx->path), 1);
 	assert_int_equal(db_cert_get(fx->db, "dd", NOW, &got), MCA_OK);
 	assert_memory_equal(got.der, der_bytes, sizeof(der_bytes));	/* first one kept */
@@ -951,27 +1019,27 @@ test_cert_hostile(void **state)
 
 	for (size_t i = 0; i < sizeof(bad_serials) / sizeof(bad_serials[0]); i++) {
 		c = cert_make(bad_serials[i], 0, DB_CERT_SERVER, NOW, NOW + 10);
-		assert_int_equal(db_cert_insert(fx->db, &c, NOW), MCA_ERR_INVALID);
+		assert_int_equal(db_cert_insert(fx->db, &c, NOW, &TA), MCA_ERR_INVALID);
 	}
 	c = cert_make(NULL, 0, DB_CERT_SERVER, NOW, NOW + 10);
-	assert_int_equal(db_cert_insert(fx->db, &c, NOW), MCA_ERR_INVALID);
+	assert_int_equal(db_cert_insert(fx->db, &c, NOW, &TA), MCA_ERR_INVALID);
 	c = cert_make("01", 0, (enum db_cert_kind)7, NOW, NOW + 10);
-	assert_int_equal(db_cert_insert(fx->db, &c, NOW), MCA_ERR_INVALID);
+	assert_int_equal(db_cert_insert(fx->db, &c, NOW, &TA), MCA_ERR_INVALID);
 	c = cert_make("01", 0, DB_CERT_SERVER, NOW, NOW - 10);
-	assert_int_equal(db_cert_insert(fx->db, &c, NOW), MCA_ERR_INVALID);
+	assert_int_equal(db_cert_insert(fx->db, &c, NOW, &TA), MCA_ERR_INVALID);
 	c = cert_make("01", 0, DB_CERT_SERVER, NOW, NOW + 10);
 	c.der_len = 0;
-	assert_int_equal(db_cert_insert(fx->db, &c, NOW), MCA_ERR_INVALID);
+	assert_int_equal(db_cert_insert(fx->db, &c, NOW, &TA), MCA_ERR_INVALID);
 	c = cert_make("01", -3, DB_CERT_SERVER, NOW, NOW + 10);
-	assert_int_equal(db_cert_insert(fx->db, &c, NOW), MCA_ERR_INVALID);
+	assert_int_equal(db_cert_insert(fx->db, &c, NOW, &TA), MCA_ERR_INVALID);
 	c = cert_make("01", 0, DB_CERT_SERVER, NOW, NOW + 10);
 	c.renewed_from = "X";
-	assert_int_equal(db_cert_insert(fx->db, &c, NOW), MCA_ERR_INVALID);
+	assert_int_equal(db_cert_insert(fx->db, &c, NOW, &TA), MCA_ERR_INVALID);
 	c.renewed_from = NULL;
 	c.dns_names = nl;
 	c.ndns = 1;
-	assert_int_equal(db_cert_insert(fx->db, &c, NOW), MCA_ERR_INVALID);
-	assert_int_equal(db_cert_insert(fx->db, NULL, NOW), MCA_ERR_INVALID);
+	assert_int_equal(db_cert_insert(fx->db, &c, NOW, &TA), MCA_ERR_INVALID);
+	assert_int_equal(db_cert_insert(fx->db, NULL, NOW, &TA), MCA_ERR_INVALID);
 	assert_int_equal(cert_rows(fx->path), 0);
 	assert_int_equal(db_cert_get(fx->db, "' OR 1=1 --", NOW, &got), MCA_ERR_NOT_FOUND);
 	assert_int_equal(db_cert_get(fx->db, "01", NOW, &got), MCA_ERR_NOT_FOUND);
@@ -1167,7 +1235,7 @@ test_revoke_idempotent(void **state)
 	bool newly = false;
 
 	insert_cert(fx->db, "0a1b", sid, DB_CERT_WORKLOAD, NOW + 3600, NOW);
-	assert_int_equal(db_cert_revoke(fx->db, "0a1b", 1, NOW + 10, &newly), MCA_OK);
+	assert_int_equal(db_cert_revoke(fx->db, "0a1b", 1, NOW + 10, &newly, &TA), MCA_OK);
 	assert_true(newly);
 	assert_int_equal(db_cert_get(fx->db, "0a1b", NOW + 20, &c), MCA_OK);
 	assert_int_equal(c.status, DB_CERT_REVOKED);
@@ -1175,9 +1243,9 @@ test_revoke_idempotent(void **state)
 	assert_int_equal(c.revocation_reason, 1);
 	db_cert_clear(&c);
 	/* Again, later, with another reason: nothing moves. */
-	assert_int_equal(db_cert_revoke(fx->db, "0a1b", 4, NOW + 500, &newly), MCA_OK);
+	assert_int_equal(db_cert_revoke(fx->db, "0a1b", 4, NOW + 500, &newly, &TA), MCA_OK);
 	assert_false(newly);
-	assert_int_equal(db_cert_revoke(fx->db, "0a1b", 0, NOW + 600, NULL), MCA_OK);
+	assert_int_equal(db_cert_revoke(fx->db, "0a1b", 0, NOW + 600, NULL, &TA), MCA_OK);
 	assert_int_equal(db_cert_get(fx->db, "0a1b", NOW + 700, &c), MCA_OK);
 	assert_int_equal(c.status, DB_CERT_REVOKED);
 	assert_int_equal(c.revoked_at, NOW + 10);
@@ -1185,7 +1253,7 @@ test_revoke_idempotent(void **state)
 	db_cert_clear(&c);
 	/* An expired certificate can still be revoked (OCSP then says so). */
 	insert_cert(fx->db, "0a1c", sid, DB_CERT_WORKLOAD, NOW + 5, NOW);
-	assert_int_equal(db_cert_revoke(fx->db, "0a1c", 0, NOW + 100, &newly), MCA_OK);
+	assert_int_equal(db_cert_revoke(fx->db, "0a1c", 0, NOW + 100, &newly, &TA), MCA_OK);
 	assert_true(newly);
 }
 
@@ -1195,17 +1263,17 @@ test_revoke_not_found_and_hostile(void **state)
 	struct fx *fx = *state;
 	bool newly = true;
 
-	assert_int_equal(db_cert_revoke(fx->db, "abcdef", 0, NOW, &newly), MCA_ERR_NOT_FOUND);
+	assert_int_equal(db_cert_revoke(fx->db, "abcdef", 0, NOW, &newly, &TA), MCA_ERR_NOT_FOUND);
 	assert_false(newly);
 	insert_cert(fx->db, "ab", 0, DB_CERT_ADMIN, NOW + 3600, NOW);
-	assert_int_equal(db_cert_revoke(fx->db, "ab", 7, NOW, &newly), MCA_ERR_INVALID);
-	assert_int_equal(db_cert_revoke(fx->db, "ab", 11, NOW, &newly), MCA_ERR_INVALID);
-	assert_int_equal(db_cert_revoke(fx->db, "ab", -1, NOW, &newly), MCA_ERR_INVALID);
-	assert_int_equal(db_cert_revoke(fx->db, "AB", 0, NOW, &newly), MCA_ERR_INVALID);
-	assert_int_equal(db_cert_revoke(fx->db, "ab' OR '1'='1", 0, NOW, &newly), MCA_ERR_INVALID);
-	assert_int_equal(db_cert_revoke(fx->db, "", 0, NOW, &newly), MCA_ERR_INVALID);
-	assert_int_equal(db_cert_revoke(fx->db, NULL, 0, NOW, &newly), MCA_ERR_INVALID);
-	assert_int_equal(db_cert_revoke(NULL, "ab", 0, NOW, &newly), MCA_ERR_INVALID);
+	assert_int_equal(db_cert_revoke(fx->db, "ab", 7, NOW, &newly, &TA), MCA_ERR_INVALID);
+	assert_int_equal(db_cert_revoke(fx->db, "ab", 11, NOW, &newly, &TA), MCA_ERR_INVALID);
+	assert_int_equal(db_cert_revoke(fx->db, "ab", -1, NOW, &newly, &TA), MCA_ERR_INVALID);
+	assert_int_equal(db_cert_revoke(fx->db, "AB", 0, NOW, &newly, &TA), MCA_ERR_INVALID);
+	assert_int_equal(db_cert_revoke(fx->db, "ab' OR '1'='1", 0, NOW, &newly, &TA), MCA_ERR_INVALID);
+	assert_int_equal(db_cert_revoke(fx->db, "", 0, NOW, &newly, &TA), MCA_ERR_INVALID);
+	assert_int_equal(db_cert_revoke(fx->db, NULL, 0, NOW, &newly, &TA), MCA_ERR_INVALID);
+	assert_int_equal(db_cert_revoke(NULL, "ab", 0, NOW, &newly, &TA), MCA_ERR_INVALID);
 	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM certificates WHERE status = 'revoked'"), 0);
 }
 
@@ -1216,20 +1284,20 @@ test_service_enable_disable(void **state)
 	struct db_service s;
 
 	(void)add_service(fx->db, "payments");
-	assert_int_equal(db_service_set_enabled(fx->db, "payments", false, NOW + 5), MCA_OK);
+	assert_int_equal(db_service_set_enabled(fx->db, "payments", false, NOW + 5, &TA), MCA_OK);
 	assert_int_equal(db_service_get(fx->db, "payments", &s), MCA_OK);
 	assert_false(s.enabled);
 	assert_int_equal(s.updated_at, NOW + 5);
 	assert_int_equal(s.created_at, NOW);
 	db_service_clear(&s);
-	assert_int_equal(db_service_set_enabled(fx->db, "payments", true, NOW + 6), MCA_OK);
+	assert_int_equal(db_service_set_enabled(fx->db, "payments", true, NOW + 6, &TA), MCA_OK);
 	assert_int_equal(db_service_get(fx->db, "payments", &s), MCA_OK);
 	assert_true(s.enabled);
 	db_service_clear(&s);
-	assert_int_equal(db_service_set_enabled(fx->db, "nope", false, NOW), MCA_ERR_NOT_FOUND);
-	assert_int_equal(db_service_set_enabled(fx->db, "' OR 1=1 --", false, NOW), MCA_ERR_NOT_FOUND);
-	assert_int_equal(db_service_set_enabled(fx->db, NULL, false, NOW), MCA_ERR_INVALID);
-	assert_int_equal(db_service_disable_revoke(fx->db, "nope", 5, NOW, NULL), MCA_ERR_NOT_FOUND);
+	assert_int_equal(db_service_set_enabled(fx->db, "nope", false, NOW, &TA), MCA_ERR_NOT_FOUND);
+	assert_int_equal(db_service_set_enabled(fx->db, "' OR 1=1 --", false, NOW, &TA), MCA_ERR_NOT_FOUND);
+	assert_int_equal(db_service_set_enabled(fx->db, NULL, false, NOW, &TA), MCA_ERR_INVALID);
+	assert_int_equal(db_service_disable_revoke(fx->db, "nope", 5, NOW, NULL, &TA), MCA_ERR_NOT_FOUND);
 	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM services WHERE enabled = 1"), 1);
 }
 
@@ -1247,10 +1315,10 @@ test_service_disable_revoke(void **state)
 	insert_cert(fx->db, "a3", a, DB_CERT_WORKLOAD, NOW + 50, NOW);		/* expired by then */
 	insert_cert(fx->db, "a4", a, DB_CERT_WORKLOAD, NOW + 3600, NOW);
 	insert_cert(fx->db, "b1", b, DB_CERT_WORKLOAD, NOW + 3600, NOW);
-	assert_int_equal(db_cert_revoke(fx->db, "a4", 1, NOW + 10, NULL), MCA_OK);
-	assert_int_equal(db_service_disable_revoke(fx->db, "payments", 7, NOW + 100, &n), MCA_ERR_INVALID);
+	assert_int_equal(db_cert_revoke(fx->db, "a4", 1, NOW + 10, NULL, &TA), MCA_OK);
+	assert_int_equal(db_service_disable_revoke(fx->db, "payments", 7, NOW + 100, &n, &TA), MCA_ERR_INVALID);
 	assert_int_equal(n, 0);
-	assert_int_equal(db_service_disable_revoke(fx->db, "payments", DB_REASON_CESSATION, NOW + 100, &n),
+	assert_int_equal(db_service_disable_revoke(fx->db, "payments", DB_REASON_CESSATION, NOW + 100, &n, &TA),
 	    MCA_OK);
 	assert_int_equal(n, 2);
 	assert_int_equal(db_service_get(fx->db, "payments", &s), MCA_OK);
@@ -1272,7 +1340,7 @@ test_service_disable_revoke(void **state)
 	assert_int_equal(c.status, DB_CERT_ACTIVE);
 	db_cert_clear(&c);
 	/* Once more: nothing left to revoke, still disabled. */
-	assert_int_equal(db_service_disable_revoke(fx->db, "payments", 0, NOW + 200, &n), MCA_OK);
+	assert_int_equal(db_service_disable_revoke(fx->db, "payments", 0, NOW + 200, &n, &TA), MCA_OK);
 	assert_int_equal(n, 0);
 }
 
@@ -1290,7 +1358,7 @@ test_service_disable_revoke_atomic(void **state)
 	insert_cert(fx->db, "a3", a, DB_CERT_WORKLOAD, NOW + 3600, NOW);
 	assert_int_equal(raw_exec(fx->path, "CREATE TRIGGER boom BEFORE UPDATE ON certificates"
 	    " WHEN NEW.serial = 'a2' BEGIN SELECT RAISE(ABORT, 'boom'); END;"), SQLITE_OK);
-	assert_int_not_equal(db_service_disable_revoke(fx->db, "payments", 5, NOW + 10, &n), MCA_OK);
+	assert_int_not_equal(db_service_disable_revoke(fx->db, "payments", 5, NOW + 10, &n, &TA), MCA_OK);
 	assert_int_equal(n, 0);
 	assert_int_equal(db_service_get(fx->db, "payments", &s), MCA_OK);
 	assert_true(s.enabled);
@@ -1299,7 +1367,7 @@ test_service_disable_revoke_atomic(void **state)
 	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM certificates WHERE status = 'revoked'"), 0);
 	/* The handle is still usable, and works once the obstacle is gone. */
 	assert_int_equal(raw_exec(fx->path, "DROP TRIGGER boom"), SQLITE_OK);
-	assert_int_equal(db_service_disable_revoke(fx->db, "payments", 5, NOW + 10, &n), MCA_OK);
+	assert_int_equal(db_service_disable_revoke(fx->db, "payments", 5, NOW + 10, &n, &TA), MCA_OK);
 	assert_int_equal(n, 3);
 }
 
@@ -1318,9 +1386,9 @@ test_revoked_live_excludes_expired(void **state)
 	assert_int_equal(db_revoked_live(fx->db, NOW, &list, &n), MCA_OK);
 	assert_int_equal(n, 0);
 	free(list);
-	assert_int_equal(db_cert_revoke(fx->db, "c3", 1, NOW + 1, NULL), MCA_OK);
-	assert_int_equal(db_cert_revoke(fx->db, "c1", 4, NOW + 2, NULL), MCA_OK);
-	assert_int_equal(db_cert_revoke(fx->db, "c2", 0, NOW + 3, NULL), MCA_OK);
+	assert_int_equal(db_cert_revoke(fx->db, "c3", 1, NOW + 1, NULL, &TA), MCA_OK);
+	assert_int_equal(db_cert_revoke(fx->db, "c1", 4, NOW + 2, NULL, &TA), MCA_OK);
+	assert_int_equal(db_cert_revoke(fx->db, "c2", 0, NOW + 3, NULL, &TA), MCA_OK);
 	assert_int_equal(db_revoked_live(fx->db, NOW + 10, &list, &n), MCA_OK);
 	assert_int_equal(n, 3);
 	assert_string_equal(list[0].serial, "c1");	/* by serial */
@@ -1468,7 +1536,7 @@ test_migrate_v1_to_latest(void **state)
 	assert_int_equal(db_cert_get(fx->db, "00ff", NOW, &cert), MCA_OK);
 	assert_int_equal(cert.status, DB_CERT_ACTIVE);
 	db_cert_clear(&cert);
-	assert_int_equal(db_cert_revoke(fx->db, "00ff", 1, NOW, NULL), MCA_OK);
+	assert_int_equal(db_cert_revoke(fx->db, "00ff", 1, NOW, NULL, &TA), MCA_OK);
 	assert_int_equal(db_crl_insert(fx->db, &c), MCA_OK);
 	/* Reopening does not migrate again. */
 	db_close(fx->db);
@@ -1492,6 +1560,799 @@ test_migrate_v2_failure_keeps_v1(void **state)
 	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM certificates"), 2);
 }
 
+/* ---- administrators (db/admins.c) and status counts (db/status.c) ------- */
+
+static const struct db_audit TA_ADMIN_ADD = { "meshca init", "admin.add", "x", true, NULL };
+static const struct db_audit TA_ADMIN_REMOVE = { "spiffe://mesh.internal/meshca/admin/root",
+    "admin.remove", "x", true, "{\"reason\":\"cessationOfOperation\"}" };
+
+static int64_t
+add_admin(struct db *db, const char *name, enum db_admin_role role)
+{
+	int64_t id = 0;
+
+	assert_int_equal(db_admin_insert(db, name, role, NOW, &id, &TA_ADMIN_ADD), MCA_OK);
+	assert_true(id > 0);
+	return id;
+}
+
+static void
+insert_admin_cert(struct db *db, const char *serial, const char *spiffe, enum db_cert_kind kind,
+    int64_t na)
+{
+	struct db_cert c = cert_make(serial, 0, kind, NOW - 60, na);
+
+	c.spiffe_id = (char *)spiffe;
+	assert_int_equal(db_cert_insert(db, &c, NOW, &TA), MCA_OK);
+}
+
+static int64_t
+status_of(const char *path, const char *serial)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql), "SELECT status = 'revoked' FROM certificates WHERE serial = '%s'",
+	    serial);
+	return raw_int(path, sql);
+}
+
+static void
+test_admin_insert_get_list(void **state)
+{
+	struct fx *fx = *state;
+	static const char *const bad[] = { "", ".", "..", "a/b", "a b", "x'--", "\xc3\xa9",
+	    "0123456789012345678901234567890123456789012345678901234567890123" };
+	struct db_admin a, *list = NULL;
+	enum db_admin_role r;
+	size_t n = 0;
+	int64_t id;
+
+	id = add_admin(fx->db, "zed", DB_ROLE_VIEWER);
+	(void)add_admin(fx->db, "alice", DB_ROLE_ADMIN);
+	assert_int_equal(db_admin_get(fx->db, "zed", &a), MCA_OK);
+	assert_int_equal(a.id, id);
+	assert_string_equal(a.name, "zed");
+	assert_int_equal(a.role, DB_ROLE_VIEWER);
+	assert_int_equal(a.created_at, NOW);
+	assert_int_equal(a.removed_at, 0);
+	db_admin_clear(&a);
+	assert_int_equal(db_admin_get_by_id(fx->db, id, &a), MCA_OK);
+	assert_string_equal(a.name, "zed");
+	db_admin_clear(&a);
+	db_admin_clear(NULL);
+	assert_int_equal(db_admin_get(fx->db, "nobody", &a), MCA_ERR_NOT_FOUND);
+	assert_null(a.name);
+	assert_int_equal(db_admin_insert(fx->db, "alice", DB_ROLE_VIEWER, NOW, NULL, &TA_ADMIN_ADD),
+	    MCA_ERR_EXISTS);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(db_admin_insert(fx->db, bad[i], DB_ROLE_ADMIN, NOW, NULL,
+		    &TA_ADMIN_ADD), MCA_ERR_INVALID);
+	assert_int_equal(db_admin_insert(fx->db, NULL, DB_ROLE_ADMIN, NOW, NULL, &TA_ADMIN_ADD),
+	    MCA_ERR_INVALID);
+	assert_int_equal(db_admin_insert(fx->db, "ok", DB_ROLE_MAX, NOW, NULL, &TA_ADMIN_ADD),
+	    MCA_ERR_INVALID);
+	/* No state change without its audit entry. */
+	assert_int_equal(db_admin_insert(fx->db, "ok", DB_ROLE_ADMIN, NOW, NULL, NULL), MCA_ERR_INVALID);
+	assert_int_equal(db_admin_get(fx->db, "ok", &a), MCA_ERR_NOT_FOUND);
+	assert_int_equal(db_admin_list(fx->db, &list, &n), MCA_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(list[0].name, "alice");
+	assert_int_equal(list[0].role, DB_ROLE_ADMIN);
+	assert_string_equal(list[1].name, "zed");
+	db_admin_list_free(list, n);
+	db_admin_list_free(NULL, 0);
+	assert_int_equal(db_admin_role_parse("viewer", &r), MCA_OK);
+	assert_int_equal(r, DB_ROLE_VIEWER);
+	assert_int_equal(db_admin_role_parse("Admin", &r), MCA_ERR_INVALID);
+	assert_int_equal(db_admin_role_parse(NULL, &r), MCA_ERR_INVALID);
+	assert_string_equal(db_admin_role_name(DB_ROLE_ADMIN), "admin");
+	assert_true(DB_ROLE_VIEWER < DB_ROLE_ADMIN);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit WHERE action = 'admin.add'"), 2);
+}
+
+static void
+test_admin_remove_revokes(void **state)
+{
+	struct fx *fx = *state;
+	struct db_admin a;
+	size_t n = 99;
+	int64_t sid;
+
+	(void)add_admin(fx->db, "root", DB_ROLE_ADMIN);
+	(void)add_admin(fx->db, "alice", DB_ROLE_ADMIN);
+	(void)add_admin(fx->db, "alice2", DB_ROLE_VIEWER);
+	sid = add_service(fx->db, "lookalike");
+	insert_admin_cert(fx->db, "a1", "spiffe://mesh.internal/meshca/admin/alice", DB_CERT_ADMIN,
+	    NOW + 3600);
+	insert_admin_cert(fx->db, "a2", "spiffe://mesh.internal/meshca/admin/alice", DB_CERT_ADMIN,
+	    NOW + 7200);
+	insert_admin_cert(fx->db, "a3", "spiffe://mesh.internal/meshca/admin/alice", DB_CERT_ADMIN,
+	    NOW - 1);			/* expired: left alone */
+	insert_admin_cert(fx->db, "b1", "spiffe://mesh.internal/meshca/admin/alice2", DB_CERT_ADMIN,
+	    NOW + 3600);
+	insert_admin_cert(fx->db, "c1", "spiffe://mesh.internal/meshca/admin/root", DB_CERT_ADMIN,
+	    NOW + 3600);
+	{	/* a workload whose SPIFFE ID merely ends like an admin's */
+		struct db_cert c = cert_make("d1", sid, DB_CERT_WORKLOAD, NOW - 60, NOW + 3600);
+
+		c.spiffe_id = (char *)"spiffe://mesh.internal/x/meshca/admin/alice";
+		assert_int_equal(db_cert_insert(fx->db, &c, NOW, &TA), MCA_OK);
+	}
+	assert_int_equal(db_cert_revoke(fx->db, "a2", 1, NOW, NULL, &TA), MCA_OK);	/* already */
+	assert_int_equal(db_admin_remove(fx->db, "alice", DB_REASON_CESSATION, NOW + 10, &n,
+	    &TA_ADMIN_REMOVE), MCA_OK);
+	assert_int_equal(n, 1);		/* a1 only */
+	assert_int_equal(status_of(fx->path, "a1"), 1);
+	assert_int_equal(raw_int(fx->path, "SELECT revocation_reason FROM certificates WHERE serial = 'a1'"), 5);
+	assert_int_equal(raw_int(fx->path, "SELECT revoked_at FROM certificates WHERE serial = 'a1'"), NOW + 10);
+	assert_int_equal(raw_int(fx->path, "SELECT revocation_reason FROM certificates WHERE serial = 'a2'"), 1);
+	assert_int_equal(status_of(fx->path, "a3"), 0);
+	assert_int_equal(status_of(fx->path, "b1"), 0);
+	assert_int_equal(status_of(fx->path, "c1"), 0);
+	assert_int_equal(status_of(fx->path, "d1"), 0);
+	assert_int_equal(db_admin_get(fx->db, "alice", &a), MCA_OK);
+	assert_int_equal(a.removed_at, NOW + 10);
+	db_admin_clear(&a);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit WHERE action = 'admin.remove'"
+	    " AND detail LIKE '%\"revoked\":1%'"), 1);
+	/* Removed already, unknown, hostile: nothing to remove. */
+	assert_int_equal(db_admin_remove(fx->db, "alice", 5, NOW + 20, &n, &TA_ADMIN_REMOVE),
+	    MCA_ERR_NOT_FOUND);
+	assert_int_equal(n, 0);
+	assert_int_equal(db_admin_remove(fx->db, "x' OR 1=1 --", 5, NOW, NULL, &TA_ADMIN_REMOVE),
+	    MCA_ERR_NOT_FOUND);
+	assert_int_equal(db_admin_remove(fx->db, "root", 7, NOW, NULL, &TA_ADMIN_REMOVE),
+	    MCA_ERR_INVALID);	/* RFC 5280 5.3.1: 7 is unused */
+	assert_int_equal(db_admin_remove(fx->db, "alice2", 5, NOW, NULL, NULL), MCA_ERR_INVALID);
+	assert_int_equal(status_of(fx->path, "b1"), 0);	/* rolled back with the missing entry */
+	/* Reinstated under the same name: a new role, no removal, no certificate back. */
+	assert_int_equal(db_admin_insert(fx->db, "alice", DB_ROLE_VIEWER, NOW + 30, NULL,
+	    &TA_ADMIN_ADD), MCA_OK);
+	assert_int_equal(db_admin_get(fx->db, "alice", &a), MCA_OK);
+	assert_int_equal(a.removed_at, 0);
+	assert_int_equal(a.role, DB_ROLE_VIEWER);
+	assert_int_equal(a.created_at, NOW + 30);
+	db_admin_clear(&a);
+	assert_int_equal(status_of(fx->path, "a1"), 1);
+}
+
+static void
+test_admin_last_admin_kept(void **state)
+{
+	struct fx *fx = *state;
+	size_t n = 0;
+
+	(void)add_admin(fx->db, "alice", DB_ROLE_ADMIN);
+	(void)add_admin(fx->db, "carol", DB_ROLE_VIEWER);
+	insert_admin_cert(fx->db, "a1", "spiffe://mesh.internal/meshca/admin/alice", DB_CERT_ADMIN,
+	    NOW + 3600);
+	mca_err_clear();
+	assert_int_equal(db_admin_remove(fx->db, "alice", 5, NOW, &n, &TA_ADMIN_REMOVE),
+	    MCA_ERR_CONFLICT);
+	assert_non_null(strstr(mca_err_detail(), "last"));
+	assert_int_equal(status_of(fx->path, "a1"), 0);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM admins WHERE removed_at IS NOT NULL"), 0);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit WHERE action = 'admin.remove'"), 0);
+	/* A viewer is never the last admin. */
+	assert_int_equal(db_admin_remove(fx->db, "carol", 5, NOW, &n, &TA_ADMIN_REMOVE), MCA_OK);
+	(void)add_admin(fx->db, "bob", DB_ROLE_ADMIN);
+	assert_int_equal(db_admin_remove(fx->db, "alice", 5, NOW, &n, &TA_ADMIN_REMOVE), MCA_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(db_admin_remove(fx->db, "bob", 5, NOW, &n, &TA_ADMIN_REMOVE), MCA_ERR_CONFLICT);
+	/* A removed admin does not count as the other one. */
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM admins WHERE removed_at IS NULL"), 1);
+}
+
+static void
+test_admin_token_enroll(void **state)
+{
+	struct fx *fx = *state;
+	struct db_audit issue = { "token:admin:alice", "cert.issue", "e1", true, NULL };
+	unsigned char h[DB_TOKEN_HASH_LEN], hs[DB_TOKEN_HASH_LEN], hb[DB_TOKEN_HASH_LEN];
+	struct db_cert c = cert_make("e1", 0, DB_CERT_ADMIN, NOW - 60, NOW + 3600);
+	struct db_cert w = cert_make("e2", 0, DB_CERT_WORKLOAD, NOW - 60, NOW + 3600);
+	int64_t alice, bob, svc, sid = -1, aid = -1;
+
+	c.spiffe_id = (char *)"spiffe://mesh.internal/meshca/admin/alice";
+	alice = add_admin(fx->db, "alice", DB_ROLE_VIEWER);
+	bob = add_admin(fx->db, "bob", DB_ROLE_ADMIN);
+	svc = add_service(fx->db, "payments");
+	hash_fill(h, 0xa1);
+	hash_fill(hs, 0x5e);
+	hash_fill(hb, 0xb0);
+	assert_int_equal(db_token_insert_admin(fx->db, alice, h, NOW, NOW + 600, &TA), MCA_OK);
+	assert_int_equal(db_token_insert_admin(fx->db, bob, hb, NOW, NOW + 600, &TA), MCA_OK);
+	assert_int_equal(db_token_insert(fx->db, svc, hs, NOW, NOW + 600, &TA), MCA_OK);
+	assert_int_equal(db_token_insert_admin(fx->db, alice, h, NOW, NOW + 600, &TA), MCA_ERR_EXISTS);
+	assert_int_equal(db_token_insert_admin(fx->db, 4242, hs, NOW, NOW + 600, &TA), MCA_ERR_NOT_FOUND);
+	assert_int_equal(db_token_insert_admin(fx->db, alice, hs, NOW, NOW, &TA), MCA_ERR_INVALID);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit WHERE detail LIKE '%token_id%'"), 3);
+	/* Who a token is for. */
+	assert_int_equal(db_token_lookup_owner(fx->db, h, NOW, &sid, &aid), MCA_OK);
+	assert_int_equal(sid, 0);
+	assert_int_equal(aid, alice);
+	assert_int_equal(db_token_lookup_owner(fx->db, hs, NOW, &sid, &aid), MCA_OK);
+	assert_int_equal(sid, svc);
+	assert_int_equal(aid, 0);
+	assert_int_equal(db_token_lookup_owner(fx->db, h, NOW + 600, &sid, &aid), MCA_ERR_TOKEN_EXPIRED);
+	assert_int_equal(aid, alice);	/* still named, to audit the attempt */
+	assert_int_equal(db_token_lookup_owner(fx->db, hs, NOW + 600, &sid, &aid), MCA_ERR_TOKEN_EXPIRED);
+	assert_int_equal(aid, 0);
+	/* A service-only lookup or enrollment never takes an admin's token. */
+	assert_int_equal(db_token_lookup(fx->db, h, NOW, &sid), MCA_ERR_TOKEN_INVALID);
+	/* Wrong kind, wrong admin, a service's token: refused, nothing written. */
+	assert_int_equal(db_admin_enroll_commit(fx->db, h, NOW, alice, &w, &issue), MCA_ERR_INVALID);
+	assert_int_equal(db_admin_enroll_commit(fx->db, h, NOW, bob, &c, &issue), MCA_ERR_TOKEN_INVALID);
+	assert_int_equal(db_admin_enroll_commit(fx->db, hs, NOW, alice, &c, &issue), MCA_ERR_TOKEN_INVALID);
+	assert_int_equal(cert_rows(fx->path), 0);
+	/* The real thing: token consumed and certificate recorded together. */
+	assert_int_equal(db_admin_enroll_commit(fx->db, h, NOW + 1, alice, &c, &issue), MCA_OK);
+	assert_int_equal(raw_int(fx->path, "SELECT kind = 'admin' FROM certificates WHERE serial = 'e1'"), 1);
+	assert_int_equal(raw_int(fx->path, "SELECT used_at FROM tokens WHERE admin_id IS NOT NULL"
+	    " AND used_at IS NOT NULL"), NOW + 1);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit WHERE action = 'token.consume'"
+	    " AND subject = 'alice'"), 1);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit WHERE action = 'cert.issue'"
+	    " AND subject = 'e1'"), 1);
+	c.serial = (char *)"e3";
+	assert_int_equal(db_admin_enroll_commit(fx->db, h, NOW + 2, alice, &c, &issue), MCA_ERR_TOKEN_USED);
+	assert_int_equal(cert_rows(fx->path), 1);
+	/* Removing bob ends his unused token: reinstating him must not revive it. */
+	(void)add_admin(fx->db, "carol", DB_ROLE_ADMIN);
+	assert_int_equal(db_admin_remove(fx->db, "bob", 5, NOW + 5, NULL, &TA_ADMIN_REMOVE), MCA_OK);
+	assert_int_equal(db_token_lookup_owner(fx->db, hb, NOW + 6, &sid, &aid), MCA_ERR_TOKEN_EXPIRED);
+	assert_int_equal(db_token_insert_admin(fx->db, bob, hs, NOW, NOW + 600, &TA), MCA_ERR_NOT_FOUND);
+	assert_int_equal(db_admin_insert(fx->db, "bob", DB_ROLE_ADMIN, NOW + 7, NULL, &TA_ADMIN_ADD), MCA_OK);
+	assert_int_equal(db_token_lookup_owner(fx->db, hb, NOW + 8, &sid, &aid), MCA_ERR_TOKEN_EXPIRED);
+	c.serial = (char *)"e4";
+	c.spiffe_id = (char *)"spiffe://mesh.internal/meshca/admin/bob";
+	assert_int_equal(db_admin_enroll_commit(fx->db, hb, NOW + 8, bob, &c, &issue), MCA_ERR_TOKEN_EXPIRED);
+	assert_int_equal(db_token_lookup_owner(fx->db, NULL, NOW, &sid, &aid), MCA_ERR_INVALID);
+}
+
+static void
+test_counts(void **state)
+{
+	struct fx *fx = *state;
+	struct db_counts k;
+	int64_t a, b;
+
+	assert_int_equal(db_counts(fx->db, NOW, 86400, &k), MCA_OK);
+	assert_int_equal(k.services + k.certs_total + k.admins, 0);
+	a = add_service(fx->db, "a");
+	b = add_service(fx->db, "b");
+	(void)add_admin(fx->db, "root", DB_ROLE_ADMIN);
+	(void)add_admin(fx->db, "gone", DB_ROLE_VIEWER);
+	assert_int_equal(db_admin_remove(fx->db, "gone", 5, NOW, NULL, &TA_ADMIN_REMOVE), MCA_OK);
+	assert_int_equal(db_service_set_enabled(fx->db, "b", false, NOW, &TA), MCA_OK);
+	insert_cert(fx->db, "01", a, DB_CERT_WORKLOAD, NOW + 2 * 86400, NOW);	/* live */
+	insert_cert(fx->db, "02", a, DB_CERT_WORKLOAD, NOW + 3600, NOW);	/* live, expiring */
+	insert_cert(fx->db, "03", b, DB_CERT_WORKLOAD, NOW + 86400, NOW);	/* expiring (edge) */
+	insert_cert(fx->db, "04", b, DB_CERT_WORKLOAD, NOW, NOW);		/* expired */
+	insert_cert(fx->db, "05", 0, DB_CERT_SERVER, NOW + 90 * 86400, NOW);	/* live */
+	insert_cert(fx->db, "06", a, DB_CERT_WORKLOAD, NOW + 3600, NOW);	/* revoked, unexpired */
+	insert_cert(fx->db, "07", a, DB_CERT_WORKLOAD, NOW + 10, NOW);	/* revoked, then expired */
+	assert_int_equal(db_cert_revoke(fx->db, "06", 1, NOW - 5, NULL, &TA), MCA_OK);
+	assert_int_equal(db_cert_revoke(fx->db, "07", 1, NOW - 5, NULL, &TA), MCA_OK);
+	assert_int_equal(db_counts(fx->db, NOW + 60, 86400, &k), MCA_OK);
+	assert_int_equal(k.services, 2);
+	assert_int_equal(k.services_enabled, 1);
+	assert_int_equal(k.admins, 1);
+	assert_int_equal(k.certs_live, 4);		/* 01 02 03 05 */
+	assert_int_equal(k.certs_expiring, 2);		/* 02 03 */
+	assert_int_equal(k.certs_revoked, 2);
+	assert_int_equal(k.certs_revoked_unexpired, 1);
+	assert_int_equal(k.certs_total, 7);
+	assert_int_equal(db_counts(fx->db, NOW, -1, &k), MCA_ERR_INVALID);
+	assert_int_equal(db_counts(fx->db, INT64_MAX, 1, &k), MCA_ERR_INVALID);
+	assert_int_equal(db_counts(NULL, NOW, 1, &k), MCA_ERR_INVALID);
+	assert_int_equal(db_counts(fx->db, NOW, 1, NULL), MCA_ERR_INVALID);
+}
+
+/* ---- audit (issue 5) ------------------------------------------------------ */
+
+static int64_t
+audit_rows(const char *path)
+{
+	return raw_int(path, "SELECT count(*) FROM audit");
+}
+
+/* The action of entry seq, from the file. */
+static void
+audit_action(const char *path, int64_t seq, char *out, size_t n)
+{
+	char sql[128];
+
+	snprintf(sql, sizeof(sql), "SELECT action || '/' || outcome FROM audit WHERE seq = %lld",
+	    (long long)seq);
+	raw_text(path, sql, out, n);
+}
+
+static void
+audit_detail(const char *path, int64_t seq, char *out, size_t n)
+{
+	char sql[128];
+
+	snprintf(sql, sizeof(sql), "SELECT detail FROM audit WHERE seq = %lld", (long long)seq);
+	raw_text(path, sql, out, n);
+}
+
+static void
+put_be(unsigned char *p, uint64_t v, int n)
+{
+	for (int i = n - 1; i >= 0; i--, v >>= 8)
+		p[i] = (unsigned char)(v & 0xff);
+}
+
+/* The encoding documented in db.h, written out by hand: a known answer
+ * that pins the format the CLI and third parties recompute. */
+static void
+test_audit_hash_encoding(void **state)
+{
+	unsigned char buf[256], want[32], got[32];
+	struct db_audit_entry e;
+	size_t n = 0;
+
+	(void)state;
+	memset(&e, 0, sizeof(e));
+	memset(e.prev_hash, 0xab, sizeof(e.prev_hash));
+	e.seq = 7;
+	e.at = NOW;
+	e.actor = (char *)"ad";
+	e.action = (char *)"x.y";
+	e.subject = NULL;
+	e.ok = false;
+	e.detail = (char *)"{}";
+	memcpy(buf, e.prev_hash, 32);
+	n = 32;
+	put_be(buf + n, 7, 8);
+	n += 8;
+	put_be(buf + n, (uint64_t)NOW, 8);
+	n += 8;
+	put_be(buf + n, 2, 4);
+	memcpy(buf + n + 4, "ad", 2);
+	n += 6;
+	put_be(buf + n, 3, 4);
+	memcpy(buf + n + 4, "x.y", 3);
+	n += 7;
+	buf[n++] = 0x00;			/* subject absent */
+	buf[n++] = 0x00;			/* failure */
+	buf[n++] = 0x01;			/* detail present */
+	put_be(buf + n, 2, 4);
+	memcpy(buf + n + 4, "{}", 2);
+	n += 6;
+	assert_int_equal(gnutls_hash_fast(GNUTLS_DIG_SHA256, buf, n, want), 0);
+	assert_int_equal(db_audit_entry_hash(&e, got), MCA_OK);
+	assert_memory_equal(got, want, 32);
+	/* An empty subject is not an absent one. */
+	e.subject = (char *)"";
+	assert_int_equal(db_audit_entry_hash(&e, got), MCA_OK);
+	assert_memory_not_equal(got, want, 32);
+}
+
+/* Entries in order, linked, each hash recomputable from its content. */
+static void
+test_audit_chain(void **state)
+{
+	struct fx *fx = *state;
+	struct db_audit_entry *list = NULL;
+	struct db_audit a = { "spiffe://mesh.internal/meshca/admin/ann", "service.add", "p", true,
+	    "{\"k\":1}" };
+	unsigned char zero[32] = { 0 }, h[32], head[32];
+	struct db_audit_walk w;
+	int64_t head_seq;
+	size_t n = 0;
+
+	assert_int_equal(db_audit_head(fx->db, &head_seq, head), MCA_OK);
+	assert_int_equal(head_seq, 0);
+	assert_memory_equal(head, zero, 32);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(db_audit_append(fx->db, &a, NOW + i), MCA_OK);
+	assert_int_equal(db_audit_list(fx->db, NULL, &list, &n), MCA_OK);
+	assert_int_equal(n, 5);
+	assert_memory_equal(list[0].prev_hash, zero, 32);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(list[i].seq, (int64_t)i + 1);
+		assert_int_equal(list[i].at, NOW + (int64_t)i);
+		assert_string_equal(list[i].actor, a.actor);
+		assert_string_equal(list[i].detail, "{\"k\":1}");
+		assert_true(list[i].ok);
+		assert_int_equal(db_audit_entry_hash(&list[i], h), MCA_OK);
+		assert_memory_equal(h, list[i].hash, 32);
+		if (i > 0)
+			assert_memory_equal(list[i].prev_hash, list[i - 1].hash, 32);
+	}
+	assert_int_equal(db_audit_head(fx->db, &head_seq, head), MCA_OK);
+	assert_int_equal(head_seq, 5);
+	assert_memory_equal(head, list[4].hash, 32);
+	db_audit_list_free(list, n);
+	/* Filters: after, since, limit. */
+	assert_int_equal(db_audit_list(fx->db, &(struct db_audit_filter){ .after = 3 }, &list, &n), MCA_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(list[0].seq, 4);
+	db_audit_list_free(list, n);
+	assert_int_equal(db_audit_list(fx->db, &(struct db_audit_filter){ .since = NOW + 1, .limit = 2 },
+	    &list, &n), MCA_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(list[0].seq, 2);
+	db_audit_list_free(list, n);
+	db_audit_walk_init(&w);
+	assert_int_equal(db_audit_verify(fx->db, &w), MCA_OK);
+	assert_int_equal(w.why, DB_AUDIT_INTACT);
+	assert_int_equal(w.count, 5);
+	assert_int_equal(w.seq, 5);
+}
+
+/* Every write function leaves exactly its entries, with what db/ adds. */
+static void
+test_audit_every_write(void **state)
+{
+	struct fx *fx = *state;
+	struct db_audit a = { "actor", "act", "subj", true, NULL };
+	unsigned char h[DB_TOKEN_HASH_LEN];
+	struct db_cert c;
+	char text[512];
+	int64_t sid, before;
+	size_t nrev = 0;
+	bool newly;
+
+	a.action = "service.add";
+	sid = add_service(fx->db, "payments");	/* TA: one entry */
+	assert_int_equal(audit_rows(fx->path), 1);
+	audit_action(fx->path, 1, text, sizeof(text));
+	assert_string_equal(text, "test.write/success");
+	hash_fill(h, 9);
+	a.action = "token.mint";
+	assert_int_equal(db_token_insert(fx->db, sid, h, NOW, NOW + 600, &a), MCA_OK);
+	assert_int_equal(audit_rows(fx->path), 2);
+	audit_detail(fx->path, 2, text, sizeof(text));
+	assert_non_null(strstr(text, "\"token_id\":"));
+	assert_non_null(strstr(text, "\"expires_at\":1700000600"));
+	/* Enrollment: token.consume then the caller's cert.issue. */
+	c = cert_make("e1", sid, DB_CERT_WORKLOAD, NOW - 60, NOW + 3600);
+	a.action = "cert.issue";
+	a.subject = "e1";
+	a.detail = "{\"service\":\"payments\"}";
+	assert_int_equal(db_enroll_commit(fx->db, h, NOW + 1, &c, &a), MCA_OK);
+	assert_int_equal(audit_rows(fx->path), 4);
+	audit_action(fx->path, 3, text, sizeof(text));
+	assert_string_equal(text, "token.consume/success");
+	raw_text(fx->path, "SELECT subject FROM audit WHERE seq = 3", text, sizeof(text));
+	assert_string_equal(text, "payments");
+	audit_action(fx->path, 4, text, sizeof(text));
+	assert_string_equal(text, "cert.issue/success");
+	/* Renewal. */
+	c = cert_make("e2", sid, DB_CERT_WORKLOAD, NOW - 60, NOW + 3600);
+	c.renewed_from = (char *)"e1";
+	a.action = "cert.renew";
+	a.subject = "e2";
+	assert_int_equal(db_cert_insert(fx->db, &c, NOW + 2, &a), MCA_OK);
+	assert_int_equal(audit_rows(fx->path), 5);
+	/* Revocation: once; a repeat records nothing. */
+	a.action = "cert.revoke";
+	a.subject = "e1";
+	a.detail = NULL;
+	assert_int_equal(db_cert_revoke(fx->db, "e1", 1, NOW + 3, &newly, &a), MCA_OK);
+	assert_true(newly);
+	assert_int_equal(audit_rows(fx->path), 6);
+	assert_int_equal(db_cert_revoke(fx->db, "e1", 1, NOW + 4, &newly, &a), MCA_OK);
+	assert_false(newly);
+	assert_int_equal(audit_rows(fx->path), 6);
+	/* Disable with revocation: the count and reason are added. */
+	a.action = "service.disable";
+	a.subject = "payments";
+	a.detail = "{\"by\":\"test\"}";
+	assert_int_equal(db_service_disable_revoke(fx->db, "payments", 5, NOW + 5, &nrev, &a), MCA_OK);
+	assert_int_equal(nrev, 1);
+	assert_int_equal(audit_rows(fx->path), 7);
+	audit_detail(fx->path, 7, text, sizeof(text));
+	assert_string_equal(text, "{\"by\":\"test\",\"revoked\":1,\"reason\":5}");
+	a.action = "service.enable";
+	a.detail = NULL;
+	assert_int_equal(db_service_set_enabled(fx->db, "payments", true, NOW + 6, &a), MCA_OK);
+	assert_int_equal(audit_rows(fx->path), 8);
+	a.action = "service.disable";
+	assert_int_equal(db_service_disable_revoke(fx->db, "payments", 5, NOW + 7, &nrev, &a), MCA_OK);
+	audit_detail(fx->path, 9, text, sizeof(text));
+	assert_string_equal(text, "{\"revoked\":0,\"reason\":5}");
+	/* A refusal, in its own transaction. */
+	before = audit_rows(fx->path);
+	a.ok = false;
+	a.action = "cert.issue";
+	a.detail = "{\"error\":\"san_not_allowed\"}";
+	assert_int_equal(db_audit_append(fx->db, &a, NOW + 8), MCA_OK);
+	assert_int_equal(audit_rows(fx->path), before + 1);
+	audit_action(fx->path, before + 1, text, sizeof(text));
+	assert_string_equal(text, "cert.issue/failure");
+}
+
+/* A write that fails leaves no entry; an entry that cannot be written
+ * undoes the write. */
+static void
+test_audit_rollback(void **state)
+{
+	struct fx *fx = *state;
+	unsigned char h[DB_TOKEN_HASH_LEN], other[DB_TOKEN_HASH_LEN];
+	struct db_audit bad = { "actor", "x", NULL, true, "not json" };
+	struct db_cert c;
+	struct db_service s;
+	int64_t sid, before;
+	char big[DB_AUDIT_DETAIL_MAX + 8];
+
+	sid = add_service(fx->db, "payments");
+	before = audit_rows(fx->path);
+	memset(&s, 0, sizeof(s));
+	s.name = (char *)"payments";
+	s.spiffe_id = (char *)"spiffe://mesh.internal/svc/other";
+	assert_int_equal(db_service_insert(fx->db, &s, NOW, &TA), MCA_ERR_EXISTS);
+	hash_fill(h, 3);
+	hash_fill(other, 4);
+	assert_int_equal(db_token_insert(fx->db, sid, h, NOW, NOW + 600, &TA), MCA_OK);
+	before++;
+	c = cert_make("f1", sid, DB_CERT_WORKLOAD, NOW - 60, NOW + 3600);
+	assert_int_equal(db_enroll_commit(fx->db, other, NOW, &c, &TA), MCA_ERR_TOKEN_INVALID);
+	assert_int_equal(db_cert_revoke(fx->db, "abcd", 1, NOW, NULL, &TA), MCA_ERR_NOT_FOUND);
+	assert_int_equal(db_service_set_enabled(fx->db, "nope", false, NOW, &TA), MCA_ERR_NOT_FOUND);
+	assert_int_equal(audit_rows(fx->path), before);
+	/* No audit, or an audit db/ refuses: the change does not happen. */
+	assert_int_equal(db_enroll_commit(fx->db, h, NOW, &c, NULL), MCA_ERR_INVALID);
+	assert_int_equal(db_enroll_commit(fx->db, h, NOW, &c, &bad), MCA_ERR_INVALID);
+	assert_int_equal(cert_rows(fx->path), 0);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM tokens WHERE used_at IS NOT NULL"), 0);
+	s.spiffe_id = (char *)"spiffe://mesh.internal/svc/new";
+	s.name = (char *)"new";
+	assert_int_equal(db_service_insert(fx->db, &s, NOW, NULL), MCA_ERR_INVALID);
+	memset(big, 'a', sizeof(big));
+	big[0] = '{';
+	big[sizeof(big) - 2] = '}';
+	big[sizeof(big) - 1] = '\0';
+	bad.detail = big;
+	assert_int_equal(db_service_insert(fx->db, &s, NOW, &bad), MCA_ERR_INVALID);
+	bad.detail = NULL;
+	bad.actor = "";
+	assert_int_equal(db_service_insert(fx->db, &s, NOW, &bad), MCA_ERR_INVALID);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM services WHERE name = 'new'"), 0);
+	assert_int_equal(db_audit_append(fx->db, NULL, NOW), MCA_ERR_INVALID);
+	assert_int_equal(audit_rows(fx->path), before);
+	/* The table itself refuses changes while its triggers stand. */
+	assert_int_not_equal(raw_exec(fx->path, "UPDATE audit SET actor = 'x'"), SQLITE_OK);
+	assert_int_not_equal(raw_exec(fx->path, "DELETE FROM audit"), SQLITE_OK);
+	assert_int_equal(audit_rows(fx->path), before);
+}
+
+/* Ten entries, then the attacker's edit (triggers dropped, as anyone
+ * with the file can), then the walk's verdict. */
+static void
+tamper_check(struct fx *fx, const char *sql, enum db_audit_break why, int64_t seq)
+{
+	struct db_audit a = { "actor", "act", "s", true, NULL };
+	struct db_audit_walk w;
+	char script[512];
+
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(db_audit_append(fx->db, &a, NOW + i), MCA_OK);
+	db_close(fx->db);
+	fx->db = NULL;
+	snprintf(script, sizeof(script), "DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete; %s",
+	    sql);
+	assert_int_equal(raw_exec(fx->path, script), SQLITE_OK);
+	assert_int_equal(db_open_readonly(fx->path, &fx->db), MCA_OK);
+	db_audit_walk_init(&w);
+	assert_int_equal(db_audit_verify(fx->db, &w), MCA_OK);
+	assert_int_equal(w.why, why);
+	assert_int_equal(w.broken_seq, seq);
+}
+
+static void
+test_audit_tamper_edit(void **state)
+{
+	tamper_check(*state, "UPDATE audit SET actor = 'someone else' WHERE seq = 4",
+	    DB_AUDIT_HASH_MISMATCH, 4);
+}
+
+static void
+test_audit_tamper_outcome(void **state)
+{
+	tamper_check(*state, "UPDATE audit SET outcome = 'failure' WHERE seq = 9",
+	    DB_AUDIT_HASH_MISMATCH, 9);
+}
+
+static void
+test_audit_tamper_delete(void **state)
+{
+	struct fx *fx = *state;
+
+	tamper_check(fx, "DELETE FROM audit WHERE seq = 6", DB_AUDIT_SEQ_GAP, 7);
+	{
+		struct db_audit_walk w;
+
+		db_audit_walk_init(&w);
+		assert_int_equal(db_audit_verify(fx->db, &w), MCA_OK);
+		assert_int_equal(w.expected_seq, 6);
+	}
+}
+
+static void
+test_audit_tamper_delete_first(void **state)
+{
+	tamper_check(*state, "DELETE FROM audit WHERE seq = 1", DB_AUDIT_SEQ_GAP, 2);
+}
+
+/* Rows renumbered to close the gap of a deletion: the link breaks. */
+static void
+test_audit_tamper_delete_renumber(void **state)
+{
+	tamper_check(*state, "DELETE FROM audit WHERE seq = 6;"
+	    " UPDATE audit SET seq = seq - 1 WHERE seq > 6", DB_AUDIT_HASH_MISMATCH, 6);
+}
+
+/* Two rows swap places (their seq exchanged). */
+static void
+test_audit_tamper_reorder(void **state)
+{
+	tamper_check(*state, "UPDATE audit SET seq = 1000 WHERE seq = 3;"
+	    " UPDATE audit SET seq = 3 WHERE seq = 4; UPDATE audit SET seq = 4 WHERE seq = 1000",
+	    DB_AUDIT_HASH_MISMATCH, 3);
+}
+
+/* A row replaced by a copy of another (content, hashes and all): the
+ * hash covers seq, so the copy does not fit its place.  (A rewritten row
+ * whose hash was recomputed breaks the next link: test_audit_walk_entries.) */
+static void
+test_audit_tamper_relink(void **state)
+{
+	tamper_check(*state, "UPDATE audit SET prev_hash = (SELECT prev_hash FROM audit WHERE seq = 2),"
+	    " hash = (SELECT hash FROM audit WHERE seq = 2), at = (SELECT at FROM audit WHERE seq = 2)"
+	    " WHERE seq = 5", DB_AUDIT_HASH_MISMATCH, 5);
+}
+
+static void
+checkpoint_fill(struct db_audit_checkpoint *cp, int64_t seq, const unsigned char h[32])
+{
+	static unsigned char sig[] = { 1, 2, 3 }, signer[] = { 0x30, 0x00 };
+
+	memset(cp, 0, sizeof(*cp));
+	cp->seq = seq;
+	memcpy(cp->head_hash, h, 32);
+	cp->at = NOW + 100;
+	cp->signature = sig;
+	cp->signature_len = sizeof(sig);
+	cp->signer = signer;
+	cp->signer_len = sizeof(signer);
+}
+
+static void
+test_audit_checkpoints(void **state)
+{
+	struct fx *fx = *state;
+	struct db_audit a = { "actor", "act", NULL, true, NULL };
+	struct db_audit_checkpoint cp, got;
+	unsigned char head[32], wrong[32], tbs[DB_AUDIT_TBS_LEN];
+	int64_t seq;
+
+	assert_int_equal(db_audit_checkpoint_latest(fx->db, &got), MCA_ERR_NOT_FOUND);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(db_audit_append(fx->db, &a, NOW), MCA_OK);
+	assert_int_equal(db_audit_head(fx->db, &seq, head), MCA_OK);
+	checkpoint_fill(&cp, seq, head);
+	assert_int_equal(db_audit_checkpoint_insert(fx->db, &cp), MCA_OK);
+	assert_int_equal(db_audit_checkpoint_insert(fx->db, &cp), MCA_ERR_EXISTS);
+	memset(wrong, 7, sizeof(wrong));
+	checkpoint_fill(&cp, 2, wrong);		/* not the hash of entry 2 */
+	assert_int_equal(db_audit_checkpoint_insert(fx->db, &cp), MCA_ERR_INVALID);
+	checkpoint_fill(&cp, 9, head);		/* no entry 9 */
+	assert_int_equal(db_audit_checkpoint_insert(fx->db, &cp), MCA_ERR_INVALID);
+	assert_int_equal(db_audit_checkpoint_latest(fx->db, &got), MCA_OK);
+	assert_int_equal(got.seq, 3);
+	assert_memory_equal(got.head_hash, head, 32);
+	assert_int_equal(got.at, NOW + 100);
+	assert_int_equal(got.signature_len, 3);
+	assert_int_equal(got.signer_len, 2);
+	/* The signed bytes: label, seq, head, time. */
+	db_audit_checkpoint_tbs(&got, tbs);
+	assert_memory_equal(tbs, "meshca-audit-checkpoint-v1", 26);
+	assert_int_equal(tbs[26 + 7], 3);
+	assert_memory_equal(tbs + 34, head, 32);
+	db_audit_checkpoint_clear(&got);
+	assert_int_equal(db_audit_checkpoint_get(fx->db, 3, &got), MCA_OK);
+	db_audit_checkpoint_clear(&got);
+	assert_int_equal(db_audit_checkpoint_get(fx->db, 2, &got), MCA_ERR_NOT_FOUND);
+}
+
+/* Cutting off the newest rows leaves a consistent chain: only the
+ * checkpoint tells. */
+static void
+test_audit_truncation_after_checkpoint(void **state)
+{
+	struct fx *fx = *state;
+	struct db_audit a = { "actor", "act", NULL, true, NULL };
+	struct db_audit_checkpoint cp;
+	struct db_audit_walk w;
+	unsigned char head[32];
+	int64_t seq;
+
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(db_audit_append(fx->db, &a, NOW), MCA_OK);
+	assert_int_equal(db_audit_head(fx->db, &seq, head), MCA_OK);
+	checkpoint_fill(&cp, seq, head);
+	assert_int_equal(db_audit_checkpoint_insert(fx->db, &cp), MCA_OK);
+	db_audit_walk_init(&w);
+	w.mark_seq = 6;
+	assert_int_equal(db_audit_verify(fx->db, &w), MCA_OK);
+	assert_true(w.mark_found);
+	assert_memory_equal(w.mark_hash, head, 32);
+	db_close(fx->db);
+	fx->db = NULL;
+	assert_int_equal(raw_exec(fx->path, "DROP TRIGGER audit_no_delete;"
+	    " DELETE FROM audit WHERE seq >= 5"), SQLITE_OK);
+	assert_int_equal(db_open_readonly(fx->path, &fx->db), MCA_OK);
+	db_audit_walk_init(&w);
+	w.mark_seq = 6;
+	assert_int_equal(db_audit_verify(fx->db, &w), MCA_OK);
+	assert_int_equal(w.why, DB_AUDIT_INTACT);	/* the chain alone looks fine */
+	assert_int_equal(w.seq, 4);
+	assert_false(w.mark_found);			/* but the checkpoint's seq is gone */
+}
+
+/* The walk over entries given one by one, as the CLI feeds it from the API. */
+static void
+test_audit_walk_entries(void **state)
+{
+	struct db_audit_entry e[3];
+	struct db_audit_walk w;
+	unsigned char zero[32] = { 0 };
+
+	(void)state;
+	memset(e, 0, sizeof(e));
+	for (int i = 0; i < 3; i++) {
+		e[i].seq = i + 1;
+		e[i].at = NOW;
+		e[i].actor = (char *)"a";
+		e[i].action = (char *)"b";
+		e[i].ok = true;
+		memcpy(e[i].prev_hash, i == 0 ? zero : e[i - 1].hash, 32);
+		assert_int_equal(db_audit_entry_hash(&e[i], e[i].hash), MCA_OK);
+	}
+	db_audit_walk_init(&w);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(db_audit_walk_step(&w, &e[i]), MCA_OK);
+	assert_int_equal(w.count, 3);
+	/* A wrong link with a correct own hash: broken link. */
+	memset(e[1].prev_hash, 1, 32);
+	assert_int_equal(db_audit_entry_hash(&e[1], e[1].hash), MCA_OK);
+	db_audit_walk_init(&w);
+	assert_int_equal(db_audit_walk_step(&w, &e[0]), MCA_OK);
+	assert_int_equal(db_audit_walk_step(&w, &e[1]), MCA_ERR_PARSE);
+	assert_int_equal(w.why, DB_AUDIT_BROKEN_LINK);
+	assert_int_equal(w.broken_seq, 2);
+	assert_int_equal(db_audit_walk_step(&w, &e[2]), MCA_ERR_PARSE);	/* stays broken */
+	assert_int_equal(w.broken_seq, 2);
+	assert_string_equal(db_audit_break_name(DB_AUDIT_SEQ_GAP), "gap in seq");
+}
+
+/* Read-only: no writes, no file creation, no migration. */
+static void
+test_audit_open_readonly(void **state)
+{
+	struct fx *fx = *state;
+	struct db_audit a = { "actor", "act", NULL, true, NULL };
+	struct db *ro = NULL;
+	char missing[PATH_MAX + 16];
+
+	assert_int_equal(db_open(fx->path, &fx->db), MCA_OK);
+	assert_int_equal(db_audit_append(fx->db, &a, NOW), MCA_OK);
+	assert_int_equal(db_open_readonly(fx->path, &ro), MCA_OK);
+	assert_int_not_equal(db_audit_append(ro, &a, NOW), MCA_OK);
+	assert_int_equal(audit_rows(fx->path), 1);
+	db_close(ro);
+	snprintf(missing, sizeof(missing), "%s/none.db", fx->dir);
+	assert_int_not_equal(db_open_readonly(missing, &ro), MCA_OK);
+	assert_null(ro);
+	assert_int_equal(access(missing, F_OK), -1);
+	assert_int_equal(raw_exec(fx->path, "PRAGMA user_version = 3"), SQLITE_OK);
+	assert_int_equal(db_open_readonly(fx->path, &ro), MCA_ERR_DB_SCHEMA);
+}
+
 int
 main(void)
 {
@@ -1506,6 +2367,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_open_hostile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_append_only, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_service_roundtrip, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_service_update, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_service_empty_lists_and_disabled, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_service_list_ordered, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_service_duplicate_and_missing, setup_open, teardown),
@@ -1539,6 +2401,26 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_crl_insert_latest, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_v1_to_latest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_v2_failure_keeps_v1, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_admin_insert_get_list, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_admin_remove_revokes, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_admin_last_admin_kept, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_admin_token_enroll, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_counts, setup_open, teardown),
+		cmocka_unit_test(test_audit_hash_encoding),
+		cmocka_unit_test_setup_teardown(test_audit_chain, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_every_write, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_rollback, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_tamper_edit, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_tamper_outcome, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_tamper_delete, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_tamper_delete_first, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_tamper_delete_renumber, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_tamper_reorder, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_tamper_relink, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_checkpoints, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_truncation_after_checkpoint, setup_open, teardown),
+		cmocka_unit_test(test_audit_walk_entries),
+		cmocka_unit_test_setup_teardown(test_audit_open_readonly, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

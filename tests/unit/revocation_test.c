@@ -172,7 +172,7 @@ hier_make(struct hier *h, enum ca_key_type t, const char *tag)
 	assert_rc(ca_key_generate(t, &rk), MCA_OK);
 	assert_rc(ca_key_generate(t, &ik), MCA_OK);
 	assert_rc(ca_root_create(rk, TD, F.now, 3650L * DAY, &root), MCA_OK);
-	assert_rc(ca_intermediate_create(root, rk, ik, TD, F.now, 365L * DAY, &inter), MCA_OK);
+	assert_rc(ca_intermediate_create(root, rk, ik, TD, F.now, 365L * DAY, NULL, &inter), MCA_OK);
 	write_bytes(h->root_path, ca_cert_pem(root)->data, ca_cert_pem(root)->len);
 	write_bytes(h->int_path, ca_cert_pem(inter)->data, ca_cert_pem(inter)->len);
 	assert_rc(ca_key_save(ik, kp, NULL), MCA_OK);

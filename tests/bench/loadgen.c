@@ -1,0 +1,236 @@
+/*
+ * loadgen — a bounded load generator for meshcad's renewal path.
+ *
+ * N threads, each with its own keep-alive HTTPS connection (libcurl, the
+ * workload's client certificate), POST /v1/renew with one CSR for a fixed
+ * time, and report requests per second and latency percentiles.  Renewal
+ * is the steady-state load of a mesh (every workload, every 2/3 of a
+ * lifetime) and, unlike enrollment, can be repeated with one credential.
+ * Only loopback URLs are accepted.  Bounded in time and in requests.
+ *
+ *   loadgen --url https://127.0.0.1:PORT --cacert root.crt --cert fullchain.pem \
+ *       --key key.pem --csr csr.pem [--concurrency 8] [--seconds 10] [--new-connections]
+ */
+#include <curl/curl.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#define MAX_THREADS	256
+#define MAX_SAMPLES	(1u << 20)	/* latency samples kept per run */
+#define MAX_REQUESTS	5000000ULL	/* hard bound on one run */
+
+struct opts {
+	const char	*url, *cacert, *cert, *key, *csr_path;
+	int		 concurrency;
+	int		 seconds;
+	int		 new_connections;
+};
+
+struct shared {
+	const struct opts	*o;
+	char			*body;
+	double			 deadline;
+	pthread_mutex_t		 lock;
+	double			*lat;		/* milliseconds */
+	size_t			 nlat;
+	unsigned long long	 ok, failed;
+	long			 first_bad_status;
+};
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static size_t
+discard(char *p, size_t size, size_t n, void *u)
+{
+	(void)p;
+	(void)u;
+	return size * n;
+}
+
+static CURL *
+handle_new(const struct shared *sh, struct curl_slist *hdrs)
+{
+	const struct opts *o = sh->o;
+	char url[512];
+	CURL *h = curl_easy_init();
+
+	if (h == NULL)
+		return NULL;
+	snprintf(url, sizeof(url), "%s/v1/renew", o->url);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_CAINFO, o->cacert);
+	curl_easy_setopt(h, CURLOPT_SSLCERT, o->cert);
+	curl_easy_setopt(h, CURLOPT_SSLKEY, o->key);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDS, sh->body);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	if (o->new_connections)
+		curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
+	return h;
+}
+
+static void
+record(struct shared *sh, double ms, long status)
+{
+	pthread_mutex_lock(&sh->lock);
+	if (status == 201) {
+		sh->ok++;
+		if (sh->nlat < MAX_SAMPLES)
+			sh->lat[sh->nlat++] = ms;
+	} else {
+		sh->failed++;
+		if (sh->first_bad_status == 0)
+			sh->first_bad_status = status;
+	}
+	pthread_mutex_unlock(&sh->lock);
+}
+
+static void *
+worker(void *arg)
+{
+	struct shared *sh = arg;
+	struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+	CURL *h = handle_new(sh, hdrs);
+
+	while (h != NULL && now_s() < sh->deadline && sh->ok + sh->failed < MAX_REQUESTS) {
+		double t0 = now_s();
+		long status = 0;
+
+		if (curl_easy_perform(h) == CURLE_OK)
+			curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+		record(sh, (now_s() - t0) * 1000.0, status);
+	}
+	curl_easy_cleanup(h);
+	curl_slist_free_all(hdrs);
+	return NULL;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double
+pct(const struct shared *sh, double p)
+{
+	if (sh->nlat == 0)
+		return 0;
+	return sh->lat[(size_t)(p * (double)(sh->nlat - 1))];
+}
+
+static char *
+read_body(const char *csr_path)
+{
+	json_error_t err;
+	json_t *o;
+	char *csr = NULL, *body = NULL;
+	FILE *f = fopen(csr_path, "r");
+	size_t n;
+
+	if (f == NULL || (csr = calloc(1, 65536)) == NULL)
+		goto out;
+	n = fread(csr, 1, 65535, f);
+	csr[n] = '\0';
+	if ((o = json_pack_ex(&err, 0, "{s:s}", "csr", csr)) != NULL) {
+		body = json_dumps(o, JSON_COMPACT);
+		json_decref(o);
+	}
+out:
+	if (f != NULL)
+		fclose(f);
+	free(csr);
+	return body;
+}
+
+static int
+parse(int argc, char **argv, struct opts *o)
+{
+	static const struct option lo[] = {
+		{ "url", required_argument, NULL, 'u' }, { "cacert", required_argument, NULL, 'a' },
+		{ "cert", required_argument, NULL, 'c' }, { "key", required_argument, NULL, 'k' },
+		{ "csr", required_argument, NULL, 'r' }, { "concurrency", required_argument, NULL, 'n' },
+		{ "seconds", required_argument, NULL, 's' },
+		{ "new-connections", no_argument, NULL, 'N' }, { NULL, 0, NULL, 0 },
+	};
+	int ch;
+
+	*o = (struct opts){ .concurrency = 8, .seconds = 10 };
+	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'u': o->url = optarg; break;
+		case 'a': o->cacert = optarg; break;
+		case 'c': o->cert = optarg; break;
+		case 'k': o->key = optarg; break;
+		case 'r': o->csr_path = optarg; break;
+		case 'n': o->concurrency = (int)strtol(optarg, NULL, 10); break;
+		case 's': o->seconds = (int)strtol(optarg, NULL, 10); break;
+		case 'N': o->new_connections = 1; break;
+		default: return -1;
+		}
+	}
+	if (!o->url || !o->cacert || !o->cert || !o->key || !o->csr_path ||
+	    o->concurrency < 1 || o->concurrency > MAX_THREADS || o->seconds < 1 || o->seconds > 600)
+		return -1;
+	/* Load is only ever sent to this machine. */
+	if (strncmp(o->url, "https://127.0.0.1:", 18) != 0 && strncmp(o->url, "https://[::1]:", 14) != 0)
+		return -1;
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct opts o;
+	struct shared sh = { 0 };
+	pthread_t th[MAX_THREADS];
+	double t0, elapsed;
+
+	if (parse(argc, argv, &o) != 0) {
+		fprintf(stderr, "usage: loadgen --url https://127.0.0.1:PORT --cacert F --cert F --key F "
+		    "--csr F [--concurrency 1-256] [--seconds 1-600] [--new-connections]\n");
+		return 2;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || (sh.body = read_body(o.csr_path)) == NULL ||
+	    (sh.lat = malloc(sizeof(double) * MAX_SAMPLES)) == NULL) {
+		fprintf(stderr, "loadgen: set-up failed\n");
+		return 1;
+	}
+	sh.o = &o;
+	pthread_mutex_init(&sh.lock, NULL);
+	t0 = now_s();
+	sh.deadline = t0 + o.seconds;
+	for (int i = 0; i < o.concurrency; i++)
+		pthread_create(&th[i], NULL, worker, &sh);
+	for (int i = 0; i < o.concurrency; i++)
+		pthread_join(th[i], NULL);
+	elapsed = now_s() - t0;
+	qsort(sh.lat, sh.nlat, sizeof(double), cmp_double);
+	printf("concurrency=%d connections=%s seconds=%.1f ok=%llu failed=%llu rate=%.0f/s "
+	    "p50=%.2fms p90=%.2fms p99=%.2fms max=%.2fms\n",
+	    o.concurrency, o.new_connections ? "new" : "keep-alive", elapsed, sh.ok, sh.failed,
+	    (double)sh.ok / elapsed, pct(&sh, 0.50), pct(&sh, 0.90), pct(&sh, 0.99), pct(&sh, 1.0));
+	if (sh.failed)
+		fprintf(stderr, "loadgen: %llu failed requests (first status %ld)\n", sh.failed, sh.first_bad_status);
+	free(sh.lat);
+	free(sh.body);
+	curl_global_cleanup();
+	return sh.failed ? 1 : 0;
+}

@@ -216,40 +216,32 @@ db_admin_get_by_id(struct db *db, int64_t id, struct db_admin *out)
 }
 
 static enum mca_err
+admin_row(sqlite3_stmt *st, void *ctx, void *elem)
+{
+	(void)ctx;
+	return admin_from_row(st, elem);
+}
+
+static void
+admin_clear_elem(void *elem)
+{
+	db_admin_clear(elem);
+}
+
+static enum mca_err
 admin_list_locked(struct db *db, struct db_admin **out, size_t *n)
 {
-	struct db_admin *list = NULL, *grown;
+	static const struct db_rows spec = {
+		.elem = sizeof(struct db_admin), .row = admin_row,
+		.clear = admin_clear_elem, .what = "list admins",
+	};
 	sqlite3_stmt *st = NULL;
-	size_t len = 0, cap = 0;
 	enum mca_err rc;
-	int src;
 
 	if ((rc = db_stmt_prepare(db, ADMIN_COLUMNS " ORDER BY name", &st)) != MCA_OK)
 		return rc;
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		if (len == cap) {
-			cap = cap ? cap * 2 : 8;
-			if ((grown = reallocarray(list, cap, sizeof(*list))) == NULL) {
-				rc = MCA_ERR_NOMEM;
-				goto out;
-			}
-			list = grown;
-		}
-		memset(&list[len], 0, sizeof(list[len]));
-		len++;
-		if ((rc = admin_from_row(st, &list[len - 1])) != MCA_OK)
-			goto out;
-	}
-	if (src != SQLITE_DONE) {
-		rc = db_sqlite_err(db, src, "list admins");
-		goto out;
-	}
-	*out = list;
-	*n = len;
-	list = NULL;
-out:
+	rc = db_rows_collect(db, st, &spec, (void **)out, n);
 	sqlite3_finalize(st);
-	db_admin_list_free(list, len);
 	return rc;
 }
 

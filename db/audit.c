@@ -239,36 +239,27 @@ out:
 }
 
 static enum mca_err
+entry_row(sqlite3_stmt *st, void *ctx, void *elem)
+{
+	(void)ctx;
+	return entry_from_row(st, elem);
+}
+
+static void
+entry_clear_elem(void *elem)
+{
+	db_audit_entry_clear(elem);
+}
+
+static enum mca_err
 list_locked(struct db *db, sqlite3_stmt *st, size_t limit, struct db_audit_entry **out, size_t *n)
 {
-	struct db_audit_entry *list = NULL, *grown;
-	size_t len = 0, cap = 0;
-	enum mca_err rc = MCA_OK;
-	int src;
+	const struct db_rows spec = {
+		.elem = sizeof(struct db_audit_entry), .max = limit, .row = entry_row,
+		.clear = entry_clear_elem, .what = "list audit entries",
+	};
 
-	while (len < limit && (src = sqlite3_step(st)) == SQLITE_ROW) {
-		if (len == cap) {
-			cap = cap ? cap * 2 : 64;
-			if ((grown = reallocarray(list, cap, sizeof(*list))) == NULL) {
-				rc = MCA_ERR_NOMEM;
-				goto out;
-			}
-			list = grown;
-		}
-		if ((rc = entry_from_row(st, &list[len])) != MCA_OK)
-			goto out;
-		len++;
-	}
-	if (len < limit && src != SQLITE_DONE) {
-		rc = db_sqlite_err(db, src, "list audit entries");
-		goto out;
-	}
-	*out = list;
-	*n = len;
-	list = NULL;
-out:
-	db_audit_list_free(list, len);
-	return rc;
+	return db_rows_collect(db, st, &spec, (void **)out, n);
 }
 
 enum mca_err

@@ -315,37 +315,26 @@ cert_filter_bind(struct db *db, sqlite3_stmt *st, const struct db_cert_filter *f
 }
 
 static enum mca_err
+cert_row(sqlite3_stmt *st, void *ctx, void *elem)
+{
+	return cert_from_row(st, *(const int64_t *)ctx, elem);
+}
+
+static void
+cert_clear_elem(void *elem)
+{
+	db_cert_clear(elem);
+}
+
+static enum mca_err
 cert_list_locked(struct db *db, sqlite3_stmt *st, int64_t now, struct db_cert **out, size_t *n)
 {
-	struct db_cert *list = NULL, *grown;
-	size_t len = 0, cap = 0;
-	enum mca_err rc = MCA_OK;
-	int src;
+	const struct db_rows spec = {
+		.elem = sizeof(struct db_cert), .row = cert_row, .clear = cert_clear_elem,
+		.ctx = &now, .what = "list certificates",
+	};
 
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		if (len == cap) {
-			cap = cap ? cap * 2 : 16;
-			if ((grown = reallocarray(list, cap, sizeof(*list))) == NULL) {
-				rc = MCA_ERR_NOMEM;
-				goto out;
-			}
-			list = grown;
-		}
-		memset(&list[len], 0, sizeof(list[len]));
-		if ((rc = cert_from_row(st, now, &list[len])) != MCA_OK)
-			goto out;
-		len++;
-	}
-	if (src != SQLITE_DONE) {
-		rc = db_sqlite_err(db, src, "list certificates");
-		goto out;
-	}
-	*out = list;
-	*n = len;
-	list = NULL;
-out:
-	db_cert_list_free(list, len);
-	return rc;
+	return db_rows_collect(db, st, &spec, (void **)out, n);
 }
 
 enum mca_err

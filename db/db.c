@@ -680,3 +680,46 @@ db_ping(struct db *db)
 	db_unlock(db);
 	return rc;
 }
+
+enum mca_err
+db_rows_collect(struct db *db, sqlite3_stmt *st, const struct db_rows *spec, void **out, size_t *n)
+{
+	unsigned char *list = NULL, *grown;
+	size_t len = 0, cap = 0;
+	enum mca_err rc = MCA_OK;
+	int src = SQLITE_DONE;
+
+	*out = NULL;
+	*n = 0;
+	while ((spec->max == 0 || spec->max_is_error || len < spec->max) &&
+	    (src = sqlite3_step(st)) == SQLITE_ROW) {
+		if (spec->max != 0 && len == spec->max) {
+			rc = mca_err_set(MCA_ERR_TOOBIG, "%s: more than %zu rows", spec->what, spec->max);
+			goto out;
+		}
+		if (len == cap) {
+			cap = cap ? cap * 2 : 16;
+			if ((grown = reallocarray(list, cap, spec->elem)) == NULL) {
+				rc = MCA_ERR_NOMEM;
+				goto out;
+			}
+			list = grown;
+		}
+		memset(list + len * spec->elem, 0, spec->elem);
+		len++;		/* counted first, so a half-filled element is cleared too */
+		if ((rc = spec->row(st, spec->ctx, list + (len - 1) * spec->elem)) != MCA_OK)
+			goto out;
+	}
+	if (src != SQLITE_ROW && src != SQLITE_DONE) {
+		rc = db_sqlite_err(db, src, spec->what);
+		goto out;
+	}
+	*out = list;
+	*n = len;
+	list = NULL;
+out:
+	for (size_t i = 0; list != NULL && spec->clear != NULL && i < len; i++)
+		spec->clear(list + i * spec->elem);
+	free(list);
+	return rc;
+}

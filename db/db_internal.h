@@ -26,6 +26,24 @@ void db_unlock(struct db *db);
  * sqlite3_errmsg as detail. */
 enum mca_err db_sqlite_err(struct db *db, int src, const char *what);
 enum mca_err db_stmt_prepare(struct db *db, const char *sql, sqlite3_stmt **st) MCA_WUR;
+
+/* How db_rows_collect turns the rows of a statement into an array. */
+struct db_rows {
+	size_t		  elem;		/* size of one element */
+	size_t		  max;		/* 0: no cap */
+	bool		  max_is_error;	/* past max: MCA_ERR_TOOBIG; else stop there quietly */
+	/* Fills one zeroed element from the current row. */
+	enum mca_err	(*row)(sqlite3_stmt *st, void *ctx, void *elem);
+	void		(*clear)(void *elem);	/* releases one element's contents, or NULL */
+	void		 *ctx;
+	const char	 *what;		/* names the list in errors: "list services" */
+};
+
+/* Steps st to its end (or spec->max rows) into a new array of elements
+ * grown by doubling; on failure every element filled so far is cleared
+ * and nothing is returned.  The caller holds the lock and finalizes st. */
+enum mca_err db_rows_collect(struct db *db, sqlite3_stmt *st, const struct db_rows *spec,
+    void **out, size_t *n) MCA_WUR;
 /* Steps a statement that returns no row (INSERT, UPDATE). */
 enum mca_err db_stmt_done(struct db *db, sqlite3_stmt *st, const char *what) MCA_WUR;
 

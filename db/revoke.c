@@ -223,40 +223,21 @@ revoked_row(sqlite3_stmt *st, struct db_revoked *r)
 }
 
 static enum mca_err
+revoked_row_elem(sqlite3_stmt *st, void *ctx, void *elem)
+{
+	(void)ctx;
+	return revoked_row(st, elem);
+}
+
+static enum mca_err
 revoked_list_locked(struct db *db, sqlite3_stmt *st, struct db_revoked **out, size_t *n)
 {
-	struct db_revoked *list = NULL, *grown;
-	size_t len = 0, cap = 0;
-	enum mca_err rc = MCA_OK;
-	int src;
+	static const struct db_rows spec = {
+		.elem = sizeof(struct db_revoked), .max = REVOKED_LIST_MAX, .max_is_error = true,
+		.row = revoked_row_elem, .what = "list revoked certificates",
+	};
 
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		if (len == cap) {
-			if (cap >= REVOKED_LIST_MAX) {
-				rc = mca_err_set(MCA_ERR_TOOBIG, "more than %d revoked certificates", REVOKED_LIST_MAX);
-				goto out;
-			}
-			cap = cap ? cap * 2 : 64;
-			if ((grown = reallocarray(list, cap, sizeof(*list))) == NULL) {
-				rc = MCA_ERR_NOMEM;
-				goto out;
-			}
-			list = grown;
-		}
-		if ((rc = revoked_row(st, &list[len])) != MCA_OK)
-			goto out;
-		len++;
-	}
-	if (src != SQLITE_DONE) {
-		rc = db_sqlite_err(db, src, "list revoked certificates");
-		goto out;
-	}
-	*out = list;
-	*n = len;
-	list = NULL;
-out:
-	free(list);
-	return rc;
+	return db_rows_collect(db, st, &spec, (void **)out, n);
 }
 
 enum mca_err

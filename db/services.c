@@ -207,40 +207,32 @@ out:
 }
 
 static enum mca_err
+service_row(sqlite3_stmt *st, void *ctx, void *elem)
+{
+	(void)ctx;
+	return service_from_row(st, elem);
+}
+
+static void
+service_clear_elem(void *elem)
+{
+	db_service_clear(elem);
+}
+
+static enum mca_err
 service_list_locked(struct db *db, struct db_service **out, size_t *n)
 {
-	struct db_service *list = NULL, *grown;
+	static const struct db_rows spec = {
+		.elem = sizeof(struct db_service), .row = service_row,
+		.clear = service_clear_elem, .what = "list services",
+	};
 	sqlite3_stmt *st = NULL;
-	size_t len = 0, cap = 0;
 	enum mca_err rc;
-	int src;
 
 	if ((rc = db_stmt_prepare(db, SERVICE_COLUMNS " ORDER BY name", &st)) != MCA_OK)
 		return rc;
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		if (len == cap) {
-			cap = cap ? cap * 2 : 16;
-			if ((grown = reallocarray(list, cap, sizeof(*list))) == NULL) {
-				rc = MCA_ERR_NOMEM;
-				goto out;
-			}
-			list = grown;
-		}
-		memset(&list[len], 0, sizeof(list[len]));
-		if ((rc = service_from_row(st, &list[len])) != MCA_OK)
-			goto out;
-		len++;
-	}
-	if (src != SQLITE_DONE) {
-		rc = db_sqlite_err(db, src, "list services");
-		goto out;
-	}
-	*out = list;
-	*n = len;
-	list = NULL;
-out:
+	rc = db_rows_collect(db, st, &spec, (void **)out, n);
 	sqlite3_finalize(st);
-	db_service_list_free(list, len);
 	return rc;
 }
 

@@ -24,17 +24,19 @@ static const char counts_sql[] =
 enum mca_err
 db_counts(struct db *db, int64_t now, int64_t soon, struct db_counts *out)
 {
+	sqlite3_stmt *st = NULL;
+	enum mca_err rc;
+	int src;
+
+	/* Checked before any &out->field: taking a member's address through
+	 * NULL is undefined (UBSan: "member access within null pointer"). */
+	if (out == NULL)
+		return mca_err_set(MCA_ERR_INVALID, "db_counts: NULL argument");
 	uint64_t *fields[] = {
 		&out->services, &out->services_enabled, &out->admins, &out->certs_live,
 		&out->certs_expiring, &out->certs_revoked, &out->certs_revoked_unexpired,
 		&out->certs_total,
 	};
-	sqlite3_stmt *st = NULL;
-	enum mca_err rc;
-	int src;
-
-	if (out == NULL)
-		return mca_err_set(MCA_ERR_INVALID, "db_counts: NULL argument");
 	memset(out, 0, sizeof(*out));
 	if (db == NULL || soon < 0 || now > INT64_MAX - soon)
 		return mca_err_set(MCA_ERR_INVALID, "db_counts: bad argument");

@@ -287,6 +287,8 @@ struct api_tls;
 enum mca_err api_tls_open(struct api_ctx *ctx, const char *cert_path, const char *key_path,
     int64_t ttl, struct api_tls **out) MCA_WUR;
 void api_tls_free(struct api_tls *t);
+/* notAfter of the certificate being served (0 for NULL); thread-safe. */
+int64_t api_tls_not_after(struct api_tls *t);
 /* GnuTLS certificate retrieve function (MHD_OPTION_HTTPS_CERT_CALLBACK). */
 int api_tls_retrieve(gnutls_session_t session, const gnutls_datum_t *req_ca_rdn, int nreqs,
     const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length, gnutls_pcert_st **pcert,

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "api/parse.h"
 #include "ca/common/timefmt.h"
 
 static bool
@@ -28,7 +29,6 @@ json_t *
 api_json_body(struct api_request *r)
 {
 	const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-	json_error_t jerr;
 	json_t *obj;
 
 	if (!content_type_is_json(ct)) {
@@ -36,15 +36,8 @@ api_json_body(struct api_request *r)
 		    "expected Content-Type: application/json, got %s", ct ? ct : "none");
 		return NULL;
 	}
-	obj = json_loadb((const char *)r->body.data, r->body.len, JSON_REJECT_DUPLICATES, &jerr);
-	if (obj == NULL) {
-		api_reply_error(r, 400, "malformed_json", "line %d column %d: %s",
-		    jerr.line, jerr.column, jerr.text);
-		return NULL;
-	}
-	if (!json_is_object(obj)) {
-		json_decref(obj);
-		api_reply_error(r, 400, "malformed_json", "the body must be a JSON object");
+	if (api_parse_object((const char *)r->body.data, r->body.len, &obj) != MCA_OK) {
+		api_reply_error(r, 400, "malformed_json", "%s", mca_err_detail());
 		return NULL;
 	}
 	return obj;

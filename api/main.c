@@ -7,6 +7,9 @@
  * flight finish.
  */
 #include "api/api.h"
+#include "api/credential.h"
+#include "api/metrics.h"
+#include "api/notify.h"
 
 #include <getopt.h>
 #include <limits.h>
@@ -49,7 +52,8 @@ usage(FILE *f)
 	    "  -h, --help            this text\n"
 	    "  -V, --version         print the version\n"
 	    "\n"
-	    "Signals: SIGTERM and SIGINT stop gracefully.\n");
+	    "Signals: SIGTERM and SIGINT stop gracefully; SIGHUP re-reads log_format\n"
+	    "and log_level from the configuration (nothing else reloads).\n");
 }
 
 static int
@@ -150,6 +154,29 @@ setup_urls(const struct mca_config *cfg, struct api_ctx *ctx)
 	return MCA_OK;
 }
 
+/* The intermediate, its key decrypted with the passphrase of credential.h
+ * when one is configured (wiped right after). */
+static enum mca_err
+open_signer(const struct mca_config *cfg, const char *icert, const char *ikey, const char *root,
+    struct api_ctx *ctx)
+{
+	const char *file = mca_config_get(cfg, "intermediate_key_passphrase_file");
+	char ppath[PATH_MAX];
+	struct mca_buf pass;
+	bool found = false;
+	enum mca_err rc;
+
+	mca_buf_init(&pass, API_PASSPHRASE_MAX, true);
+	if (file != NULL && (rc = config_path(cfg, "intermediate_key_passphrase_file", ppath)) != MCA_OK)
+		goto out;
+	if ((rc = api_key_passphrase_load(file != NULL ? ppath : NULL, &pass, &found)) != MCA_OK)
+		goto out;
+	rc = ca_signer_open(icert, ikey, found ? (const char *)pass.data : NULL, root, &ctx->signer);
+out:
+	mca_buf_free(&pass);
+	return rc;
+}
+
 static enum mca_err
 setup_ctx(const struct mca_config *cfg, struct api_ctx *ctx)
 {
@@ -179,7 +206,7 @@ setup_ctx(const struct mca_config *cfg, struct api_ctx *ctx)
 		return rc;
 	if ((rc = db_open(db_path, &ctx->db)) != MCA_OK)
 		return rc;
-	if ((rc = ca_signer_open(icert, ikey, NULL, root, &ctx->signer)) != MCA_OK)
+	if ((rc = open_signer(cfg, icert, ikey, root, ctx)) != MCA_OK)
 		return rc;
 	return api_auth_init(ctx);
 }
@@ -222,16 +249,52 @@ log_ready(const struct api_ctx *ctx, const struct api_listen *l, uint16_t port)
 	    "intermediate_not_after", exp, (const char *)NULL);
 }
 
-/* Blocks SIGINT/SIGTERM in every thread (MHD's inherit the mask) so that
- * the main thread alone receives them in sigwait(). */
+/* Blocks SIGINT/SIGTERM/SIGHUP in every thread (MHD's inherit the mask)
+ * so that the main thread alone receives them in sigwait(). */
 static void
 block_signals(sigset_t *set)
 {
 	sigemptyset(set);
 	sigaddset(set, SIGINT);
 	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
+
+/*
+ * SIGHUP: read the configuration file again and apply what is safe to
+ * change under a running server, which today is log_format and log_level
+ * (flags given on the command line still win).  Everything else (paths,
+ * keys, TTLs, listen) is fixed at start: changing it needs a restart.  A
+ * file that does not parse leaves the running settings alone.
+ */
+static void
+reload(const struct options *o)
+{
+	struct mca_config *cfg = NULL;
+	const char *fmt, *lvl;
+	enum mca_err rc;
+
+	api_notify_reloading();
+	if ((rc = mca_config_load(o->config, &cfg)) != MCA_OK ||
+	    (rc = setup_logging(cfg, o)) != MCA_OK) {
+		mca_log(MCA_LOG_ERROR, "reload failed, running settings kept", "error", mca_errname(rc),
+		    "detail", mca_err_detail(), (const char *)NULL);
+	} else {
+		fmt = o->log_format ? o->log_format : mca_config_get(cfg, "log_format");
+		lvl = o->log_level ? o->log_level : mca_config_get(cfg, "log_level");
+		mca_log(MCA_LOG_INFO, "meshcad reloaded", "log_format", fmt ? fmt : "logfmt",
+		    "log_level", lvl ? lvl : "info", (const char *)NULL);
+	}
+	mca_config_free(cfg);
+	api_notify_ready();
+}
+
+static const char *
+signal_name(int sig)
+{
+	return sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : "SIGTERM";
 }
 
 static int
@@ -240,6 +303,8 @@ serve(const struct mca_config *cfg, const struct options *o, struct api_ctx *ctx
 	struct api_listen l;
 	struct api_server *srv = NULL;
 	struct api_tls *tls = NULL;
+	struct api_watchdog *wd = NULL;
+	struct api_metrics *metrics = NULL;
 	const char *listen = o->listen ? o->listen : mca_config_get(cfg, "listen");
 	sigset_t set;
 	enum mca_err rc;
@@ -248,17 +313,26 @@ serve(const struct mca_config *cfg, const struct options *o, struct api_ctx *ctx
 	block_signals(&set);
 	if ((rc = api_listen_parse(listen ? listen : "127.0.0.1:8443", &l)) != MCA_OK ||
 	    (rc = open_tls(cfg, ctx, &tls)) != MCA_OK ||
-	    (rc = api_server_start(ctx, &l, &srv)) != MCA_OK)
+	    (rc = api_server_start(ctx, &l, &srv)) != MCA_OK ||
+	    (rc = api_metrics_start(ctx, cfg, tls, &metrics)) != MCA_OK)
 		goto out;
 	if (o->port_file != NULL && (rc = write_port_file(o->port_file, api_server_port(srv))) != MCA_OK)
 		goto out;
 	log_ready(ctx, &l, api_server_port(srv));
-	sigwait(&set, &sig);
-	mca_log(MCA_LOG_INFO, "meshcad stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM",
-	    (const char *)NULL);
+	api_notify_ready();
+	if ((rc = api_watchdog_start(ctx, &wd)) != MCA_OK)
+		goto out;
+	while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
+		reload(o);
+	api_notify_stopping();
+	mca_log(MCA_LOG_INFO, "meshcad stopping", "signal", signal_name(sig), (const char *)NULL);
 	api_server_stop(srv, STOP_GRACE_SECONDS);
 	srv = NULL;
 out:
+	if (srv != NULL)
+		api_server_stop(srv, 0);
+	api_metrics_stop(metrics);
+	api_watchdog_stop(wd);
 	api_tls_free(tls);
 	if (rc != MCA_OK)
 		fprintf(stderr, "meshcad: %s: %s\n", mca_strerror(rc), mca_err_detail());
@@ -271,12 +345,16 @@ main(int argc, char **argv)
 	struct options o;
 	struct mca_config *cfg = NULL;
 	struct api_ctx ctx;
+	sigset_t sigs;
 	enum mca_err rc;
 	int status = 1;
 
 	memset(&ctx, 0, sizeof(ctx));
 	if (parse_args(argc, argv, &o) != 0)
 		return 2;
+	/* Before any thread starts (revocation, audit): a thread that did not
+	 * block them would take a second SIGTERM, or an early SIGHUP, and die. */
+	block_signals(&sigs);
 	if ((rc = ca_global_init()) != MCA_OK ||
 	    (rc = mca_config_load(o.config, &cfg)) != MCA_OK ||
 	    (rc = setup_logging(cfg, &o)) != MCA_OK ||

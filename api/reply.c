@@ -3,6 +3,7 @@
  * and nowhere else; 5xx details stay in the log (smallstep errs/ idea).
  */
 #include "api/api.h"
+#include "api/metrics.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -70,6 +71,7 @@ api_reply_error(struct api_request *r, unsigned status, const char *code, const 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	api_metrics_refusal(code);
 	return api_reply_json(r, status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
 }
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/parse.h"
 #include "ca/common/log.h"
 #include "ca/common/timefmt.h"
 
@@ -292,7 +293,7 @@ enum MHD_Result
 route_enroll(struct api_request *r, const char *arg)
 {
 	struct enroll e = { 0 };
-	json_error_t jerr;
+	struct api_enroll_in in;
 	json_t *body;
 	int64_t ttl;
 	enum MHD_Result ret;
@@ -302,12 +303,15 @@ route_enroll(struct api_request *r, const char *arg)
 	if ((body = api_json_body(r)) == NULL)
 		return MHD_YES;
 	e.now = mca_now();
-	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:s, s?o, s?o, s?o}",
-	    "token", &e.token, "csr", &e.csr_text, "ttl", &e.ttl,
-	    "dns_names", &e.dns, "ip_addresses", &e.ips) != 0) {
-		ret = api_reply_error(r, 400, "malformed_json", "%s", jerr.text);
+	if (api_parse_enroll(body, &in) != MCA_OK) {
+		ret = api_reply_error(r, 400, "malformed_json", "%s", mca_err_detail());
 		goto out;
 	}
+	e.token = in.token;
+	e.csr_text = in.csr;
+	e.ttl = in.ttl;
+	e.dns = in.dns;
+	e.ips = in.ips;
 	if ((rc = enroll_token(r, &e)) == MCA_OK && e.admin_id != 0) {
 		ret = api_admin_enroll(r, e.admin_id, e.hash, e.csr_text, e.ttl,
 		    e.dns != NULL || e.ips != NULL, e.now);

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/parse.h"
 #include "ca/common/log.h"
 #include "ca/common/timefmt.h"
 
@@ -209,7 +210,7 @@ enum MHD_Result
 route_renew(struct api_request *r, const char *arg)
 {
 	struct renew w;
-	json_error_t jerr;
+	struct api_renew_in in;
 	json_t *body = NULL;
 	enum MHD_Result ret;
 	enum mca_err rc;
@@ -224,11 +225,14 @@ route_renew(struct api_request *r, const char *arg)
 		ret = MHD_YES;
 		goto out;
 	}
-	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s?o, s?o, s?o}", "csr", &w.csr_text,
-	    "ttl", &w.ttl, "dns_names", &w.dns, "ip_addresses", &w.ips) != 0) {
-		ret = api_reply_error(r, 400, "malformed_json", "%s", jerr.text);
+	if (api_parse_renew(body, &in) != MCA_OK) {
+		ret = api_reply_error(r, 400, "malformed_json", "%s", mca_err_detail());
 		goto out;
 	}
+	w.csr_text = in.csr;
+	w.ttl = in.ttl;
+	w.dns = in.dns;
+	w.ips = in.ips;
 	if ((rc = renew_request(r, &w)) != MCA_OK || (rc = renew_issue(r, &w)) != MCA_OK)
 		goto refused;
 	mca_log(MCA_LOG_INFO, "certificate renewed", "id", r->id, "subject", w.subject,

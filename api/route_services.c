@@ -9,15 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/parse.h"
 #include "ca/common/log.h"
 #include "ca/common/timefmt.h"
-
-struct service_input {
-	const char	*name;
-	const char	*spiffe_id;
-	json_t		*dns, *ips, *default_ttl, *max_ttl, *key_types;
-	int		 allow_wildcards;
-};
 
 /* Lists of a ca_sans in the text form db/ stores. */
 enum mca_err
@@ -64,7 +58,7 @@ api_key_types_from_json(const json_t *v, uint32_t *mask)
 }
 
 static enum mca_err
-service_ttls(struct api_ctx *ctx, const struct service_input *in, struct db_service *svc)
+service_ttls(struct api_ctx *ctx, const struct api_service_in *in, struct db_service *svc)
 {
 	enum mca_err rc;
 
@@ -85,7 +79,7 @@ service_ttls(struct api_ctx *ctx, const struct service_input *in, struct db_serv
 }
 
 static enum mca_err
-service_identity(struct api_ctx *ctx, const struct service_input *in, struct db_service *svc)
+service_identity(struct api_ctx *ctx, const struct api_service_in *in, struct db_service *svc)
 {
 	char id[CA_MAX_SPIFFE_ID_LEN + 1], reserved[300];
 	size_t rlen;
@@ -109,7 +103,7 @@ service_identity(struct api_ctx *ctx, const struct service_input *in, struct db_
 }
 
 static enum mca_err
-service_from_input(struct api_ctx *ctx, const struct service_input *in, struct db_service *svc)
+service_from_input(struct api_ctx *ctx, const struct api_service_in *in, struct db_service *svc)
 {
 	struct ca_sans sans = { 0 };
 	enum mca_err rc;
@@ -147,9 +141,8 @@ service_insert(struct api_request *r, struct db_service *svc)
 enum MHD_Result
 route_service_create(struct api_request *r, const char *arg)
 {
-	struct service_input in = { 0 };
+	struct api_service_in in = { 0 };
 	struct db_service svc = { 0 };
-	json_error_t jerr;
 	json_t *body;
 	enum MHD_Result ret;
 	enum mca_err rc;
@@ -157,11 +150,8 @@ route_service_create(struct api_request *r, const char *arg)
 	(void)arg;
 	if (!api_require_admin(r) || (body = api_json_body(r)) == NULL)
 		return MHD_YES;
-	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s?s, s?o, s?o, s?o, s?o, s?o, s?b}",
-	    "name", &in.name, "spiffe_id", &in.spiffe_id, "dns_names", &in.dns,
-	    "ip_addresses", &in.ips, "default_ttl", &in.default_ttl, "max_ttl", &in.max_ttl,
-	    "key_types", &in.key_types, "allow_wildcards", &in.allow_wildcards) != 0) {
-		ret = api_reply_error(r, 400, "malformed_json", "%s", jerr.text);
+	if (api_parse_service(body, &in) != MCA_OK) {
+		ret = api_reply_error(r, 400, "malformed_json", "%s", mca_err_detail());
 		goto out;
 	}
 	if ((rc = service_from_input(r->ctx, &in, &svc)) != MCA_OK ||

@@ -3,6 +3,7 @@
  * hard cap, routing, one log line per request, graceful stop.
  */
 #include "api/api.h"
+#include "api/metrics.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -89,6 +90,18 @@ route_match(const char *pattern, const char *path, char *arg, size_t argsz)
 	memcpy(arg, path, seg);
 	arg[seg] = '\0';
 	return true;
+}
+
+/* The route pattern a path matches, as a metrics label: bounded, unlike paths. */
+static const char *
+route_label(const char *path)
+{
+	char arg[256];
+
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		if (route_match(routes[i].pattern, path, arg, sizeof(arg)))
+			return routes[i].pattern;
+	return "other";
 }
 
 static enum MHD_Result
@@ -221,6 +234,8 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_Re
 	    "actor", r->peer.verified ? r->peer.spiffe_id : NULL,
 	    "aborted", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? NULL : "true",
 	    (const char *)NULL);
+	api_metrics_request(r->method, route_label(r->path), r->status,
+	    mca_monotonic_us() - r->start_us);
 	r->ctx->inflight--;
 	mca_buf_free(&r->body);
 	free(r);
@@ -308,7 +323,14 @@ api_server_start(struct api_ctx *ctx, const struct api_listen *l, struct api_ser
 {
 	struct api_server *s;
 	struct sockaddr_storage ss;
-	unsigned int flags = MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+	/* poll(2), not epoll: libmicrohttpd 0.9.75 in epoll mode busy-loops
+	 * (epoll_wait with a zero timeout, recv -> EAGAIN) while a TLS
+	 * handshake waits for the client, so every handshake burnt CPU for
+	 * as long as the client took, and a client that sent a ClientHello
+	 * and stalled held a core until the connection timeout.  Thread per
+	 * connection avoids it too, at about twice the memory per idle
+	 * connection.  Figures: tests/bench/README.md. */
+	unsigned int flags = MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
 	    MHD_USE_ITC | MHD_USE_ERROR_LOG;
 	const union MHD_DaemonInfo *info;
 	enum mca_err rc = MCA_ERR_NOMEM;

@@ -318,6 +318,20 @@ api_tls_retrieve(gnutls_session_t session, const gnutls_datum_t *req_ca_rdn, int
 	return 0;
 }
 
+int64_t
+api_tls_not_after(struct api_tls *t)
+{
+	int64_t na = 0;
+
+	if (t == NULL)
+		return 0;
+	pthread_mutex_lock(&t->lock);
+	if (t->current != NULL)
+		na = ca_cert_not_after(t->current->leaf);
+	pthread_mutex_unlock(&t->lock);
+	return na;
+}
+
 /* Seconds until the current certificate is due (<= 0: now). */
 static int64_t
 seconds_until_due(struct api_tls *t)

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <gnutls/x509-ext.h>
+
 #define CN_MAX_LEN	64		/* RFC 5280 A.1: ub-common-name */
 #define TIME_MAX	253402300799	/* 9999-12-31T23:59:59Z, RFC 5280 4.1.2.5 */
 #define URL_MAX_LEN	2048		/* CRL, OCSP and caIssuers URLs */
@@ -137,24 +139,56 @@ leaf_req_check(const struct ca_leaf_req *req)
 	return MCA_OK;
 }
 
-/* RFC 5280 4.2.1.6; X509-SVID spec 2: exactly one URI SAN. */
+/* Adds one name to the SAN list being built. */
+static int
+san_add(gnutls_subject_alt_names_t names, unsigned int type, const void *data, size_t len)
+{
+	gnutls_datum_t d = { (unsigned char *)data, (unsigned int)len };
+
+	return gnutls_subject_alt_names_set(names, type, &d, NULL);
+}
+
+/*
+ * RFC 5280 4.2.1.6; X509-SVID spec 2: exactly one URI SAN.  The extension
+ * is encoded once from the whole list: gnutls_x509_crt_set_subject_alt_name
+ * with GNUTLS_FSAN_APPEND decodes and re-encodes the extension for every
+ * name it adds (tests/bench/README.md, issue_bench).
+ */
 static enum mca_err
 leaf_set_sans(gnutls_x509_crt_t crt, const struct ca_leaf_req *req)
 {
 	const struct ca_sans *s = req->sans;
+	gnutls_subject_alt_names_t names = NULL;
+	gnutls_datum_t ext = { NULL, 0 };
+	enum mca_err rc = MCA_ERR_SIGN;
 
-	if (gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_URI, req->spiffe_id,
-	    (unsigned int)strlen(req->spiffe_id), GNUTLS_FSAN_APPEND) < 0)
-		return mca_err_set(MCA_ERR_SIGN, "cannot set the URI SAN");
+	if (gnutls_subject_alt_names_init(&names) < 0)
+		return MCA_ERR_NOMEM;
+	if (san_add(names, GNUTLS_SAN_URI, req->spiffe_id, strlen(req->spiffe_id)) < 0) {
+		rc = mca_err_set(MCA_ERR_SIGN, "cannot set the URI SAN");
+		goto out;
+	}
 	for (size_t i = 0; s != NULL && i < s->ndns; i++)
-		if (gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, s->dns[i],
-		    (unsigned int)strlen(s->dns[i]), GNUTLS_FSAN_APPEND) < 0)
-			return mca_err_set(MCA_ERR_SIGN, "cannot set DNS SAN %s", s->dns[i]);
+		if (san_add(names, GNUTLS_SAN_DNSNAME, s->dns[i], strlen(s->dns[i])) < 0) {
+			rc = mca_err_set(MCA_ERR_SIGN, "cannot set DNS SAN %s", s->dns[i]);
+			goto out;
+		}
 	for (size_t i = 0; s != NULL && i < s->nips; i++)
-		if (gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, s->ips[i].addr,
-		    s->ips[i].len, GNUTLS_FSAN_APPEND) < 0)
-			return mca_err_set(MCA_ERR_SIGN, "cannot set an IP SAN");
-	return MCA_OK;
+		if (san_add(names, GNUTLS_SAN_IPADDRESS, s->ips[i].addr, s->ips[i].len) < 0) {
+			rc = mca_err_set(MCA_ERR_SIGN, "cannot set an IP SAN");
+			goto out;
+		}
+	/* Not critical: the subject is never empty (RFC 5280 4.2.1.6). */
+	if (gnutls_x509_ext_export_subject_alt_names(names, &ext) < 0 ||
+	    gnutls_x509_crt_set_extension_by_oid(crt, GNUTLS_X509EXT_OID_SAN, ext.data, ext.size, 0) < 0) {
+		rc = mca_err_set(MCA_ERR_SIGN, "RFC 5280 4.2.1.6: cannot encode the SANs");
+		goto out;
+	}
+	rc = MCA_OK;
+out:
+	gnutls_free(ext.data);
+	gnutls_subject_alt_names_deinit(names);
+	return rc;
 }
 
 /*
@@ -206,12 +240,46 @@ url_check(const char *what, const char *url)
 	return MCA_OK;
 }
 
+/* RFC 5280 4.2.2.1 authorityInfoAccess: id-ad-ocsp, then id-ad-caIssuers,
+ * each when set, encoded once (appending re-encodes, as for SANs). */
+static enum mca_err
+leaf_set_aia(gnutls_x509_crt_t crt, const struct ca_leaf_req *req)
+{
+	const char *oid[2] = { GNUTLS_OID_AD_OCSP, GNUTLS_OID_AD_CAISSUERS };
+	const char *url[2] = { req->ocsp_url, req->ca_issuers_url };
+	const char *what[2] = { "OCSP URL", "caIssuers URL" };
+	gnutls_x509_aia_t aia = NULL;
+	gnutls_datum_t d, ext = { NULL, 0 };
+	enum mca_err rc = MCA_OK;
+
+	if (url[0] == NULL && url[1] == NULL)
+		return MCA_OK;
+	if (gnutls_x509_aia_init(&aia) < 0)
+		return MCA_ERR_NOMEM;
+	for (int i = 0; i < 2 && rc == MCA_OK; i++) {
+		if (url[i] == NULL)
+			continue;
+		if ((rc = url_check(what[i], url[i])) != MCA_OK)
+			break;
+		d.data = (unsigned char *)url[i];
+		d.size = (unsigned int)strlen(url[i]);
+		if (gnutls_x509_aia_set(aia, oid[i], GNUTLS_SAN_URI, &d) < 0)
+			rc = mca_err_set(MCA_ERR_SIGN, "RFC 5280 4.2.2.1: cannot set the %s", what[i]);
+	}
+	if (rc == MCA_OK && (gnutls_x509_ext_export_aia(aia, &ext) < 0 ||
+	    gnutls_x509_crt_set_extension_by_oid(crt, GNUTLS_OID_AIA, ext.data, ext.size, 0) < 0))
+		rc = mca_err_set(MCA_ERR_SIGN, "RFC 5280 4.2.2.1: cannot encode the "
+		    "authorityInfoAccess extension");
+	gnutls_free(ext.data);
+	gnutls_x509_aia_deinit(aia);
+	return rc;
+}
+
 /* RFC 5280 4.2.1.13 cRLDistributionPoints (one fullName URI) and 4.2.2.1
  * authorityInfoAccess (id-ad-ocsp, id-ad-caIssuers), each when set. */
 static enum mca_err
 leaf_set_revocation(gnutls_x509_crt_t crt, const struct ca_leaf_req *req)
 {
-	gnutls_datum_t d;
 	enum mca_err rc;
 
 	if (req->crl_url != NULL) {
@@ -222,26 +290,7 @@ leaf_set_revocation(gnutls_x509_crt_t crt, const struct ca_leaf_req *req)
 			return mca_err_set(MCA_ERR_SIGN, "RFC 5280 4.2.1.13: cannot set the "
 			    "CRL distribution point");
 	}
-	if (req->ocsp_url != NULL) {
-		if ((rc = url_check("OCSP URL", req->ocsp_url)) != MCA_OK)
-			return rc;
-		d.data = (unsigned char *)req->ocsp_url;
-		d.size = (unsigned int)strlen(req->ocsp_url);
-		if (gnutls_x509_crt_set_authority_info_access(crt, GNUTLS_IA_OCSP_URI, &d) < 0)
-			return mca_err_set(MCA_ERR_SIGN, "RFC 5280 4.2.2.1: cannot set the "
-			    "OCSP access method");
-	}
-	if (req->ca_issuers_url != NULL) {
-		if ((rc = url_check("caIssuers URL", req->ca_issuers_url)) != MCA_OK)
-			return rc;
-		d.data = (unsigned char *)req->ca_issuers_url;
-		d.size = (unsigned int)strlen(req->ca_issuers_url);
-		if (gnutls_x509_crt_set_authority_info_access(crt, GNUTLS_IA_CAISSUERS_URI,
-		    &d) < 0)
-			return mca_err_set(MCA_ERR_SIGN, "RFC 5280 4.2.2.1: cannot set the "
-			    "caIssuers access method");
-	}
-	return MCA_OK;
+	return leaf_set_aia(crt, req);
 }
 
 static enum mca_err

@@ -9,13 +9,15 @@ build_pkgs=(
 	build-essential pkg-config meson ninja-build
 	libgnutls28-dev libsqlite3-dev libmicrohttpd-dev libjansson-dev
 	libcurl4-gnutls-dev libtasn1-6-dev libtasn1-bin
+	libsystemd-dev
 	gnutls-bin openssl ca-certificates curl
 )
 test_pkgs=(
-	libcmocka-dev
+	libcmocka-dev valgrind
 	clang libclang-rt-14-dev
 	python3 python3-pytest python3-cryptography python3-requests
 	iproute2 util-linux procps
+	mandoc groff-base
 )
 
 want=("${build_pkgs[@]}")

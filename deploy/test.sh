@@ -26,7 +26,19 @@ fuzz="$build-fuzz"
 if [ ! -f "$fuzz/build.ninja" ]; then
 	CC=clang meson setup "$fuzz" -Dfuzz=true -Dtests=disabled --werror >/dev/null || fail "fuzz meson setup failed"
 fi
-ninja -C "$fuzz" $(for t in csr cert ocsp config names; do echo "tests/fuzz/${t}_fuzz"; done) ||
+ninja -C "$fuzz" $(for t in csr cert ocsp config names json; do echo "tests/fuzz/${t}_fuzz"; done) ||
 	fail "fuzz build failed"
 export MESHCA_FUZZ_BUILD="$fuzz"
+
+# The whole project under ASan+UBSan (gcc), whose unit and system tests
+# run-all.sh runs again (tests/hardening/sanitize.sh); valgrind memcheck
+# runs the plain build's unit tests.
+san="$build-san"
+if [ ! -f "$san/build.ninja" ]; then
+	meson setup "$san" -Dtests=enabled --werror -Db_sanitize=address,undefined \
+	    -Db_lundef=false -Dc_args=-fno-sanitize-recover=all >/dev/null ||
+		fail "sanitizer meson setup failed"
+fi
+ninja -C "$san" || fail "sanitizer build failed"
+export MESHCA_SAN_BUILD="$san" MESHCA_VALGRIND=1
 exec bash tests/run-all.sh "$build"

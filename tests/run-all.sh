@@ -11,6 +11,10 @@
 # 2. the system tests: /usr/bin/python3 -m pytest tests/system, with
 #    MESHCA_BUILD_DIR=BUILD_DIR; passed and failed (failures + errors) are
 #    read from the JUnit XML; skipped ones are reported apart.
+# 3. with MESHCA_SAN_BUILD (an ASan+UBSan build), the unit and system tests
+#    again against it; with MESHCA_VALGRIND=1, each unit test executable
+#    under valgrind memcheck; with MESHCA_FUZZ_BUILD, each fuzz target.
+#    deploy/test.sh sets all three; see tests/hardening/.
 #
 # Last line, exactly: `meshca: N passed, N failed`.  Exit status is non-zero
 # when anything failed or when no test ran at all.  Needs no stdin, no TTY.
@@ -84,6 +88,15 @@ echo "=== unit tests: $unit_pass passed, $unit_fail failed, $unit_skip skipped (
 passed=$((passed + unit_pass))
 failed=$((failed + unit_fail))
 
+# valgrind memcheck over the unit tests (MESHCA_VALGRIND=1; deploy/test.sh
+# sets it): mostly one busy core for a few minutes, so it runs beside the
+# system tests, which mostly wait; each binary counts as one test.
+vg_pid=
+if [ "${MESHCA_VALGRIND:-0}" = 1 ]; then
+	bash "$repo/tests/hardening/valgrind.sh" "$build" >"$work/valgrind.out" 2>&1 &
+	vg_pid=$!
+fi
+
 # ---------------------------------------------------------------- system tests
 echo "=== system tests (pytest tests/system)"
 junit="$work/system.xml"
@@ -125,6 +138,28 @@ fi
 echo "=== system tests: $sys_pass passed, $sys_fail failed, $sys_skip skipped"
 passed=$((passed + sys_pass))
 failed=$((failed + sys_fail))
+
+# Hardening runs, each counted by its own last line `NAME: N passed, N failed`:
+# the unit and system tests again against the ASan+UBSan build in
+# MESHCA_SAN_BUILD (tests/hardening/sanitize.sh), then valgrind's verdicts.
+add_counts() {	# NAME OUTPUT
+	echo "$2"
+	if [[ $(tail -n 1 <<<"$2") =~ ^$1:\ ([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+		passed=$((passed + BASH_REMATCH[1]))
+		failed=$((failed + BASH_REMATCH[2]))
+	else
+		failed=$((failed + 1))
+	fi
+}
+if [ -n "${MESHCA_SAN_BUILD:-}" ]; then
+	echo "=== unit and system tests under ASan+UBSan ($MESHCA_SAN_BUILD)"
+	add_counts sanitize "$(bash "$repo/tests/hardening/sanitize.sh" "$MESHCA_SAN_BUILD" 2>&1)"
+fi
+if [ -n "$vg_pid" ]; then
+	wait "$vg_pid"
+	echo "=== unit tests under valgrind memcheck"
+	add_counts valgrind "$(cat "$work/valgrind.out")"
+fi
 
 # Fuzz targets, when a fuzz build is given (deploy/test.sh makes one): each
 # target runs MESHCA_FUZZ_SECONDS and counts as one test.

@@ -19,6 +19,7 @@ static const char *const known_keys[] = {
 	"root_cert",		/* trust anchor (PEM) */
 	"intermediate_cert",	/* issuing CA certificate (PEM) */
 	"intermediate_key",	/* issuing CA key (PEM, 0600) */
+	"intermediate_key_passphrase_file",	/* meshcad: its passphrase, first line (else systemd credential intermediate-key-passphrase) */
 	"server_cert",		/* meshcad's own TLS certificate (PEM) */
 	"server_key",		/* meshcad's own TLS key (PEM, 0600) */
 	"server_ttl",		/* lifetime of meshcad's rotated server certificates (default: as issued by init) */
@@ -32,6 +33,7 @@ static const char *const known_keys[] = {
 	"crl_validity",		/* CRL thisUpdate..nextUpdate (24h); rebuilt at half of it */
 	"ocsp_validity",	/* OCSP response thisUpdate..nextUpdate (1h); reused for half of it */
 	"audit_checkpoint_interval",	/* meshcad signs an audit checkpoint this often (5m) when the log moved */
+	"metrics_listen",	/* meshcad Prometheus listener, plain HTTP, e.g. 127.0.0.1:9443 (off when unset) */
 	"url",			/* CLI: meshcad base URL */
 	"admin_cert",		/* CLI: admin client certificate (PEM) */
 	"admin_key",		/* CLI: admin client key (PEM, 0600) */

@@ -1,6 +1,7 @@
 #include "ca/common/log.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,8 +24,9 @@ put_str(struct mca_buf *b, const char *s)
 	put(b, s, strlen(s));
 }
 
-static enum mca_log_level log_min = MCA_LOG_INFO;
-static bool log_json;
+/* Atomic: meshcad changes them on SIGHUP while other threads log. */
+static _Atomic int log_min = MCA_LOG_INFO;
+static atomic_bool log_json;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const level_names[MCA_LOG_LEVEL_MAX] = {
@@ -35,8 +37,8 @@ static const char *const level_names[MCA_LOG_LEVEL_MAX] = {
 void
 mca_log_setup(enum mca_log_level min, bool json)
 {
-	log_min = min;
-	log_json = json;
+	atomic_store(&log_min, (int)min);
+	atomic_store(&log_json, json);
 }
 
 enum mca_err
@@ -86,9 +88,9 @@ needs_quotes(const char *v)
 }
 
 static void
-put_field(struct mca_buf *b, const char *k, const char *v, bool first)
+put_field(struct mca_buf *b, const char *k, const char *v, bool first, bool json)
 {
-	if (log_json) {
+	if (json) {
 		put_str(b, first ? "{" : ",");
 		put_quoted(b, k);
 		put(b, ":", 1);
@@ -113,6 +115,7 @@ log_emit(enum mca_log_level lvl, const char *msg, va_list ap)
 	struct tm tm;
 	char when[96];
 	const char *k, *v;
+	bool json = atomic_load(&log_json);	/* one format for the whole line */
 
 	mca_buf_init(&b, 16384, false);
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -120,15 +123,15 @@ log_emit(enum mca_log_level lvl, const char *msg, va_list ap)
 	snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
 	    tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 1000000));
-	put_field(&b, "ts", when, true);
-	put_field(&b, "level", level_names[lvl], false);
-	put_field(&b, "msg", msg, false);
+	put_field(&b, "ts", when, true, json);
+	put_field(&b, "level", level_names[lvl], false, json);
+	put_field(&b, "msg", msg, false, json);
 	while ((k = va_arg(ap, const char *)) != NULL) {
 		v = va_arg(ap, const char *);
 		if (v != NULL)
-			put_field(&b, k, v, false);
+			put_field(&b, k, v, false, json);
 	}
-	put_str(&b, log_json ? "}\n" : "\n");
+	put_str(&b, json ? "}\n" : "\n");
 	pthread_mutex_lock(&log_lock);
 	fwrite(b.data, 1, b.len, stderr);
 	fflush(stderr);
@@ -141,7 +144,7 @@ mca_log(enum mca_log_level lvl, const char *msg, ...)
 {
 	va_list ap;
 
-	if (lvl < log_min || lvl >= MCA_LOG_LEVEL_MAX)
+	if ((int)lvl < atomic_load(&log_min) || lvl >= MCA_LOG_LEVEL_MAX)
 		return;
 	va_start(ap, msg);
 	log_emit(lvl, msg, ap);
@@ -154,7 +157,7 @@ mca_logf(enum mca_log_level lvl, const char *fmt, ...)
 	char msg[1024];
 	va_list ap;
 
-	if (lvl < log_min || lvl >= MCA_LOG_LEVEL_MAX)
+	if ((int)lvl < atomic_load(&log_min) || lvl >= MCA_LOG_LEVEL_MAX)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);

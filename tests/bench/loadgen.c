@@ -9,7 +9,13 @@
  * Only loopback URLs are accepted.  Bounded in time and in requests.
  *
  *   loadgen --url https://127.0.0.1:PORT --cacert root.crt --cert fullchain.pem \
- *       --key key.pem --csr csr.pem [--concurrency 8] [--seconds 10] [--new-connections]
+ *       --key key.pem --csr csr.pem [--concurrency 8] [--seconds 10] [--new-connections] \
+ *       [--server-pid PID]
+ *
+ * With --server-pid, the server's CPU time over the run (utime + stime
+ * from /proc) is reported per successful request.  --path, --csr-field and
+ * --ok-status point it at another signer for a side-by-side run (cfssl:
+ * --path /api/v1/cfssl/sign --csr-field certificate_request --ok-status 200).
  */
 #include <curl/curl.h>
 #include <getopt.h>
@@ -18,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -27,9 +34,13 @@
 
 struct opts {
 	const char	*url, *cacert, *cert, *key, *csr_path;
+	const char	*path;		/* default /v1/renew */
+	const char	*csr_field;	/* JSON member carrying the CSR, default "csr" */
+	long		 ok_status;	/* the success status, default 201 */
 	int		 concurrency;
 	int		 seconds;
 	int		 new_connections;
+	long		 server_pid;	/* 0: do not report the server's CPU */
 };
 
 struct shared {
@@ -69,9 +80,14 @@ handle_new(const struct shared *sh, struct curl_slist *hdrs)
 
 	if (h == NULL)
 		return NULL;
-	snprintf(url, sizeof(url), "%s/v1/renew", o->url);
+	snprintf(url, sizeof(url), "%s%s", o->url, o->path);
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_CAINFO, o->cacert);
+	/* Debian's libcurl-gnutls is built --with-ca-path=/etc/ssl/certs: left
+	 * set, every new connection parses the whole system store (~290 files)
+	 * and the run measures the client, not meshcad.  The agent pins the
+	 * root the same way (cli/http.c). */
+	curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
 	curl_easy_setopt(h, CURLOPT_SSLCERT, o->cert);
 	curl_easy_setopt(h, CURLOPT_SSLKEY, o->key);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
@@ -88,7 +104,7 @@ static void
 record(struct shared *sh, double ms, long status)
 {
 	pthread_mutex_lock(&sh->lock);
-	if (status == 201) {
+	if (status == sh->o->ok_status) {
 		sh->ok++;
 		if (sh->nlat < MAX_SAMPLES)
 			sh->lat[sh->nlat++] = ms;
@@ -120,6 +136,29 @@ worker(void *arg)
 	return NULL;
 }
 
+/* utime + stime of a process in seconds (proc(5)), or -1. */
+static double
+proc_cpu_s(long pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut, st;
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* Fields after the parenthesised command name: state is field 3,
+	 * utime 14 and stime 15. */
+	if ((p = strrchr(buf, ')')) == NULL ||
+	    sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		return -1;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
 static int
 cmp_double(const void *a, const void *b)
 {
@@ -137,7 +176,7 @@ pct(const struct shared *sh, double p)
 }
 
 static char *
-read_body(const char *csr_path)
+read_body(const char *csr_path, const char *field)
 {
 	json_error_t err;
 	json_t *o;
@@ -149,7 +188,7 @@ read_body(const char *csr_path)
 		goto out;
 	n = fread(csr, 1, 65535, f);
 	csr[n] = '\0';
-	if ((o = json_pack_ex(&err, 0, "{s:s}", "csr", csr)) != NULL) {
+	if ((o = json_pack_ex(&err, 0, "{s:s}", field, csr)) != NULL) {
 		body = json_dumps(o, JSON_COMPACT);
 		json_decref(o);
 	}
@@ -168,11 +207,15 @@ parse(int argc, char **argv, struct opts *o)
 		{ "cert", required_argument, NULL, 'c' }, { "key", required_argument, NULL, 'k' },
 		{ "csr", required_argument, NULL, 'r' }, { "concurrency", required_argument, NULL, 'n' },
 		{ "seconds", required_argument, NULL, 's' },
-		{ "new-connections", no_argument, NULL, 'N' }, { NULL, 0, NULL, 0 },
+		{ "new-connections", no_argument, NULL, 'N' },
+		{ "server-pid", required_argument, NULL, 'p' }, { "path", required_argument, NULL, 'P' },
+		{ "csr-field", required_argument, NULL, 'f' }, { "ok-status", required_argument, NULL, 'o' },
+		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
 
-	*o = (struct opts){ .concurrency = 8, .seconds = 10 };
+	*o = (struct opts){ .concurrency = 8, .seconds = 10, .path = "/v1/renew", .csr_field = "csr",
+	    .ok_status = 201 };
 	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'u': o->url = optarg; break;
@@ -183,11 +226,16 @@ parse(int argc, char **argv, struct opts *o)
 		case 'n': o->concurrency = (int)strtol(optarg, NULL, 10); break;
 		case 's': o->seconds = (int)strtol(optarg, NULL, 10); break;
 		case 'N': o->new_connections = 1; break;
+		case 'p': o->server_pid = strtol(optarg, NULL, 10); break;
+		case 'P': o->path = optarg; break;
+		case 'f': o->csr_field = optarg; break;
+		case 'o': o->ok_status = strtol(optarg, NULL, 10); break;
 		default: return -1;
 		}
 	}
 	if (!o->url || !o->cacert || !o->cert || !o->key || !o->csr_path ||
-	    o->concurrency < 1 || o->concurrency > MAX_THREADS || o->seconds < 1 || o->seconds > 600)
+	    o->concurrency < 1 || o->concurrency > MAX_THREADS || o->seconds < 1 || o->seconds > 600 ||
+	    o->path[0] != '/' || strlen(o->path) > 200)
 		return -1;
 	/* Load is only ever sent to this machine. */
 	if (strncmp(o->url, "https://127.0.0.1:", 18) != 0 && strncmp(o->url, "https://[::1]:", 14) != 0)
@@ -201,20 +249,23 @@ main(int argc, char **argv)
 	struct opts o;
 	struct shared sh = { 0 };
 	pthread_t th[MAX_THREADS];
-	double t0, elapsed;
+	double t0, elapsed, cpu0 = -1, cpu1 = -1;
 
 	if (parse(argc, argv, &o) != 0) {
 		fprintf(stderr, "usage: loadgen --url https://127.0.0.1:PORT --cacert F --cert F --key F "
-		    "--csr F [--concurrency 1-256] [--seconds 1-600] [--new-connections]\n");
+		    "--csr F [--concurrency 1-256] [--seconds 1-600] [--new-connections] [--server-pid PID]\n"
+		    "       [--path /v1/renew] [--csr-field csr] [--ok-status 201]\n");
 		return 2;
 	}
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || (sh.body = read_body(o.csr_path)) == NULL ||
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || (sh.body = read_body(o.csr_path, o.csr_field)) == NULL ||
 	    (sh.lat = malloc(sizeof(double) * MAX_SAMPLES)) == NULL) {
 		fprintf(stderr, "loadgen: set-up failed\n");
 		return 1;
 	}
 	sh.o = &o;
 	pthread_mutex_init(&sh.lock, NULL);
+	if (o.server_pid > 0)
+		cpu0 = proc_cpu_s(o.server_pid);
 	t0 = now_s();
 	sh.deadline = t0 + o.seconds;
 	for (int i = 0; i < o.concurrency; i++)
@@ -222,11 +273,15 @@ main(int argc, char **argv)
 	for (int i = 0; i < o.concurrency; i++)
 		pthread_join(th[i], NULL);
 	elapsed = now_s() - t0;
+	if (o.server_pid > 0)
+		cpu1 = proc_cpu_s(o.server_pid);
 	qsort(sh.lat, sh.nlat, sizeof(double), cmp_double);
 	printf("concurrency=%d connections=%s seconds=%.1f ok=%llu failed=%llu rate=%.0f/s "
 	    "p50=%.2fms p90=%.2fms p99=%.2fms max=%.2fms\n",
 	    o.concurrency, o.new_connections ? "new" : "keep-alive", elapsed, sh.ok, sh.failed,
 	    (double)sh.ok / elapsed, pct(&sh, 0.50), pct(&sh, 0.90), pct(&sh, 0.99), pct(&sh, 1.0));
+	if (cpu0 >= 0 && cpu1 >= 0 && sh.ok > 0)
+		printf("  server cpu=%.2fs per-request=%.0fus\n", cpu1 - cpu0, (cpu1 - cpu0) * 1e6 / (double)sh.ok);
 	if (sh.failed)
 		fprintf(stderr, "loadgen: %llu failed requests (first status %ld)\n", sh.failed, sh.first_bad_status);
 	free(sh.lat);

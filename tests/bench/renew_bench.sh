@@ -38,6 +38,6 @@ for mode in keep-alive new; do
 		[ "$mode" = new ] && flag="--new-connections"
 		"$build/tests/bench/loadgen" --url "$url" --cacert "$work/state/root.crt" \
 			--cert "$work/w/fullchain.pem" --key "$work/w/key.pem" --csr "$work/csr.pem" \
-			--concurrency "$c" --seconds "$secs" $flag
+			--concurrency "$c" --seconds "$secs" --server-pid "$pid" $flag
 	done
 done

@@ -16,7 +16,7 @@ trap 'rm -rf "$work"' EXIT
 pass=0
 fail=0
 
-for t in csr cert ocsp config names; do
+for t in csr cert ocsp config names json; do
 	bin="$build/tests/fuzz/${t}_fuzz"
 	log="$work/$t.log"
 	mkdir -p "$work/$t"

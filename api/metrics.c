@@ -1,0 +1,412 @@
+/*
+ * GET /metrics on the metrics listener: Prometheus text format 0.0.4
+ * (https://prometheus.io/docs/instrumenting/exposition_formats/).
+ *
+ * Counters live in fixed tables under one mutex: a scrape copies them, so
+ * a slow scraper never holds up a request.  Label values come from our own
+ * route table, a short list of methods and the public error codes, which
+ * keeps the number of series bounded whatever clients send.
+ */
+#include "api/metrics.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "api/api.h"
+#include "ca/common/config.h"
+#include "ca/common/log.h"
+#include "ca/common/timefmt.h"
+
+#define METRICS_MAX_SERIES	256	/* request series (method, route, status) */
+#define METRICS_MAX_CODES	64	/* refusal codes */
+#define METRICS_MAX_BODY	(256 * 1024)
+#define METRICS_CONN_LIMIT	16
+#define METRICS_CONN_TIMEOUT	10	/* seconds */
+
+struct req_series {
+	const char	*method;	/* static strings only */
+	const char	*route;
+	unsigned	 status;
+	uint64_t	 n;
+};
+
+/* Request latency per route: Prometheus histogram buckets, in seconds. */
+static const double latency_bounds[] = { 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
+#define NBOUNDS (sizeof(latency_bounds) / sizeof(latency_bounds[0]))
+#define METRICS_MAX_ROUTES	64
+
+struct latency_series {
+	const char	*route;		/* static strings only */
+	uint64_t	 bucket[NBOUNDS];	/* non-cumulative here, summed when rendered */
+	uint64_t	 count;
+	double		 sum;		/* seconds */
+};
+
+struct code_series {
+	char		 code[48];
+	uint64_t	 n;
+};
+
+static struct {
+	pthread_mutex_t		lock;
+	struct req_series	req[METRICS_MAX_SERIES];
+	size_t			nreq;
+	struct code_series	codes[METRICS_MAX_CODES];
+	size_t			ncodes;
+	struct latency_series	lat[METRICS_MAX_ROUTES];
+	size_t			nlat;
+	uint64_t		issued_enroll;
+	uint64_t		issued_renew;
+} counters = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* The scrape being written; a line that does not fit fails the scrape. */
+struct expo {
+	struct mca_buf	b;
+	bool		overflow;
+};
+
+struct api_metrics {
+	struct api_ctx		*ctx;
+	struct api_tls		*tls;
+	struct MHD_Daemon	*daemon;
+};
+
+/* Methods outside this list are counted as "other". */
+static const char *
+method_label(const char *m)
+{
+	static const char *const known[] = { "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS" };
+
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (m != NULL && strcmp(m, known[i]) == 0)
+			return known[i];
+	return "other";
+}
+
+/* Under counters.lock. */
+static void
+latency_add(const char *route, double seconds)
+{
+	struct latency_series *l;
+	size_t i, b;
+
+	for (i = 0; i < counters.nlat; i++)
+		if (strcmp(counters.lat[i].route, route) == 0)
+			break;
+	if (i == counters.nlat) {
+		if (i == METRICS_MAX_ROUTES)
+			return;
+		counters.lat[i] = (struct latency_series){ .route = route };
+		counters.nlat++;
+	}
+	l = &counters.lat[i];
+	for (b = 0; b < NBOUNDS && seconds > latency_bounds[b]; b++)
+		;
+	if (b < NBOUNDS)
+		l->bucket[b]++;
+	l->count++;
+	l->sum += seconds;
+}
+
+void
+api_metrics_request(const char *method, const char *route, unsigned status, int64_t duration_us)
+{
+	const char *m = method_label(method);
+	size_t i;
+
+	pthread_mutex_lock(&counters.lock);
+	latency_add(route, duration_us > 0 ? (double)duration_us / 1e6 : 0.0);
+	for (i = 0; i < counters.nreq; i++)
+		if (counters.req[i].status == status && counters.req[i].method == m &&
+		    strcmp(counters.req[i].route, route) == 0)
+			break;
+	if (i == counters.nreq && i < METRICS_MAX_SERIES) {
+		counters.req[i] = (struct req_series){ m, route, status, 0 };
+		counters.nreq++;
+	}
+	if (i < counters.nreq)
+		counters.req[i].n++;
+	if (status == 201 && strcmp(m, "POST") == 0) {
+		if (strcmp(route, "/v1/enroll") == 0)
+			counters.issued_enroll++;
+		else if (strcmp(route, "/v1/renew") == 0)
+			counters.issued_renew++;
+	}
+	pthread_mutex_unlock(&counters.lock);
+}
+
+void
+api_metrics_refusal(const char *code)
+{
+	size_t i;
+
+	pthread_mutex_lock(&counters.lock);
+	for (i = 0; i < counters.ncodes; i++)
+		if (strcmp(counters.codes[i].code, code) == 0)
+			break;
+	if (i == counters.ncodes && i < METRICS_MAX_CODES) {
+		snprintf(counters.codes[i].code, sizeof(counters.codes[i].code), "%s", code);
+		counters.ncodes++;
+	}
+	if (i < counters.ncodes)
+		counters.codes[i].n++;
+	pthread_mutex_unlock(&counters.lock);
+}
+
+/* ---- exposition -------------------------------------------------------- */
+
+static void
+out(struct expo *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+out(struct expo *b, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(line) || mca_buf_append(&b->b, line, (size_t)n) != MCA_OK)
+		b->overflow = true;
+}
+
+static void
+head(struct expo *b, const char *name, const char *type, const char *help)
+{
+	out(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void
+render_counters(struct expo *b)
+{
+	pthread_mutex_lock(&counters.lock);
+	head(b, "meshca_http_requests_total", "counter",
+	    "API requests completed, by method, route pattern and HTTP status.");
+	for (size_t i = 0; i < counters.nreq; i++)
+		out(b, "meshca_http_requests_total{method=\"%s\",route=\"%s\",status=\"%u\"} %llu\n",
+		    counters.req[i].method, counters.req[i].route, counters.req[i].status,
+		    (unsigned long long)counters.req[i].n);
+	head(b, "meshca_http_request_duration_seconds", "histogram",
+	    "API request latency, from the first byte read to the response queued, by route pattern.");
+	for (size_t i = 0; i < counters.nlat; i++) {
+		const struct latency_series *l = &counters.lat[i];
+		uint64_t cum = 0;
+
+		for (size_t k = 0; k < NBOUNDS; k++) {
+			cum += l->bucket[k];
+			out(b, "meshca_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
+			    l->route, latency_bounds[k], (unsigned long long)cum);
+		}
+		out(b, "meshca_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n",
+		    l->route, (unsigned long long)l->count);
+		out(b, "meshca_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n", l->route, l->sum);
+		out(b, "meshca_http_request_duration_seconds_count{route=\"%s\"} %llu\n", l->route,
+		    (unsigned long long)l->count);
+	}
+	head(b, "meshca_refusals_total", "counter",
+	    "Requests refused, by public error code (API.md).");
+	for (size_t i = 0; i < counters.ncodes; i++)
+		out(b, "meshca_refusals_total{code=\"%s\"} %llu\n", counters.codes[i].code,
+		    (unsigned long long)counters.codes[i].n);
+	head(b, "meshca_certificates_issued_total", "counter",
+	    "Certificates issued by this process: first enrollments and renewals.");
+	out(b, "meshca_certificates_issued_total{how=\"enroll\"} %llu\n",
+	    (unsigned long long)counters.issued_enroll);
+	out(b, "meshca_certificates_issued_total{how=\"renew\"} %llu\n",
+	    (unsigned long long)counters.issued_renew);
+	pthread_mutex_unlock(&counters.lock);
+}
+
+static void
+render_database(struct expo *b, struct api_ctx *ctx, int64_t now)
+{
+	struct db_counts c;
+	bool ok = db_counts(ctx->db, now, 24 * 3600, &c) == MCA_OK;
+
+	head(b, "meshca_database_up", "gauge", "1 when the database answered this scrape.");
+	out(b, "meshca_database_up %d\n", ok ? 1 : 0);
+	if (!ok)
+		return;
+	head(b, "meshca_certificates_live", "gauge",
+	    "Certificates active and not expired (every kind).");
+	out(b, "meshca_certificates_live %llu\n", (unsigned long long)c.certs_live);
+	head(b, "meshca_certificates_expiring", "gauge", "Live certificates expiring within 24 h.");
+	out(b, "meshca_certificates_expiring %llu\n", (unsigned long long)c.certs_expiring);
+	head(b, "meshca_certificates_revoked_total", "counter",
+	    "Certificates ever revoked (from the database).");
+	out(b, "meshca_certificates_revoked_total %llu\n", (unsigned long long)c.certs_revoked);
+	head(b, "meshca_certificates_recorded_total", "counter",
+	    "Certificates ever recorded (from the database, every kind).");
+	out(b, "meshca_certificates_recorded_total %llu\n", (unsigned long long)c.certs_total);
+	head(b, "meshca_services", "gauge", "Registered services.");
+	out(b, "meshca_services %llu\n", (unsigned long long)c.services);
+}
+
+static void
+render_expiry(struct expo *b, struct api_metrics *m, int64_t now)
+{
+	const struct api_crl *crl;
+	int64_t server = api_tls_not_after(m->tls);
+
+	head(b, "meshca_certificate_expiry_seconds", "gauge",
+	    "Seconds until the CA's own certificates expire (negative: expired).");
+	out(b, "meshca_certificate_expiry_seconds{certificate=\"root\"} %lld\n",
+	    (long long)(ca_cert_not_after(ca_signer_root(m->ctx->signer)) - now));
+	out(b, "meshca_certificate_expiry_seconds{certificate=\"intermediate\"} %lld\n",
+	    (long long)(ca_cert_not_after(ca_signer_cert(m->ctx->signer)) - now));
+	if (server != 0)
+		out(b, "meshca_certificate_expiry_seconds{certificate=\"server\"} %lld\n",
+		    (long long)(server - now));
+	if ((crl = api_crl_get(m->ctx)) == NULL)
+		return;
+	head(b, "meshca_crl_age_seconds", "gauge", "Seconds since the current CRL's thisUpdate.");
+	out(b, "meshca_crl_age_seconds %lld\n", (long long)(now - crl->this_update));
+	head(b, "meshca_crl_next_update_seconds", "gauge", "Seconds until the current CRL's nextUpdate.");
+	out(b, "meshca_crl_next_update_seconds %lld\n", (long long)(crl->next_update - now));
+	head(b, "meshca_crl_entries", "gauge", "Entries of the current CRL.");
+	out(b, "meshca_crl_entries %zu\n", crl->entries);
+	head(b, "meshca_crl_number", "gauge", "cRLNumber of the current CRL.");
+	out(b, "meshca_crl_number %llu\n", (unsigned long long)crl->number);
+	api_crl_put(m->ctx, crl);
+}
+
+static enum mca_err
+metrics_render(struct api_metrics *m, struct expo *b)
+{
+	int64_t now = mca_now();
+
+	head(b, "meshca_build_info", "gauge", "meshcad's version.");
+	out(b, "meshca_build_info{version=\"%s\"} 1\n", MESHCA_VERSION);
+	render_counters(b);
+	render_database(b, m->ctx, now);
+	render_expiry(b, m, now);
+	if (b->overflow)
+		return mca_err_set(MCA_ERR_TOOBIG, "metrics: exposition exceeds %d bytes", METRICS_MAX_BODY);
+	return MCA_OK;
+}
+
+static enum MHD_Result
+reply(struct MHD_Connection *conn, unsigned status, const char *type, const void *p, size_t n)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	resp = MHD_create_response_from_buffer(n, (void *)(uintptr_t)p, MHD_RESPMEM_MUST_COPY);
+	if (resp == NULL)
+		return MHD_NO;
+	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type) != MHD_YES) {
+		MHD_destroy_response(resp);
+		return MHD_NO;
+	}
+	ret = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result
+on_scrape(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+    const char *version, const char *upload, size_t *upload_size, void **con_cls)
+{
+	static const char not_found[] = "only GET /metrics here\n";
+	struct api_metrics *m = cls;
+	struct expo b = { .overflow = false };
+	enum MHD_Result ret;
+
+	(void)version; (void)upload;
+	if (*con_cls == NULL) {		/* headers only; answer on the next call */
+		*con_cls = m;
+		return MHD_YES;
+	}
+	if (*upload_size > 0) {		/* GET carries no body: drop one */
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (strcmp(url, "/metrics") != 0 || (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0))
+		return reply(conn, 404, "text/plain; charset=utf-8", not_found, sizeof(not_found) - 1);
+	mca_buf_init(&b.b, METRICS_MAX_BODY, false);
+	if (metrics_render(m, &b) != MCA_OK) {
+		mca_log(MCA_LOG_ERROR, "metrics scrape failed", "detail", mca_err_detail(), (const char *)NULL);
+		mca_buf_free(&b.b);
+		return reply(conn, 500, "text/plain; charset=utf-8", "error\n", 6);
+	}
+	ret = reply(conn, 200, "text/plain; version=0.0.4; charset=utf-8", b.b.data, b.b.len);
+	mca_buf_free(&b.b);
+	return ret;
+}
+
+static enum mca_err
+listen_addr(const struct api_listen *l, struct sockaddr_storage *ss, bool *v6)
+{
+	memset(ss, 0, sizeof(*ss));
+	*v6 = false;
+	if (inet_pton(AF_INET, l->host, &((struct sockaddr_in *)ss)->sin_addr) == 1) {
+		((struct sockaddr_in *)ss)->sin_family = AF_INET;
+		((struct sockaddr_in *)ss)->sin_port = htons(l->port);
+		return MCA_OK;
+	}
+	if (inet_pton(AF_INET6, l->host, &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
+		((struct sockaddr_in6 *)ss)->sin6_family = AF_INET6;
+		((struct sockaddr_in6 *)ss)->sin6_port = htons(l->port);
+		*v6 = true;
+		return MCA_OK;
+	}
+	return mca_err_set(MCA_ERR_CONFIG, "metrics_listen: bad address %s", l->host);
+}
+
+enum mca_err
+api_metrics_start(struct api_ctx *ctx, const struct mca_config *cfg, struct api_tls *tls,
+    struct api_metrics **out)
+{
+	const char *text = mca_config_get(cfg, "metrics_listen");
+	const union MHD_DaemonInfo *info;
+	struct api_metrics *m = NULL;
+	struct sockaddr_storage ss;
+	struct api_listen l;
+	char port[8];
+	bool v6;
+	enum mca_err rc;
+
+	*out = NULL;
+	if (text == NULL || text[0] == '\0')
+		return MCA_OK;
+	if ((rc = api_listen_parse(text, &l)) != MCA_OK || (rc = listen_addr(&l, &ss, &v6)) != MCA_OK)
+		return rc;
+	if ((m = calloc(1, sizeof(*m))) == NULL)
+		return MCA_ERR_NOMEM;
+	m->ctx = ctx;
+	m->tls = tls;
+	m->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+	    (v6 ? MHD_USE_IPv6 : 0), l.port, NULL, NULL, on_scrape, m,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)METRICS_CONN_LIMIT,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)METRICS_CONN_TIMEOUT,
+	    MHD_OPTION_END);
+	if (m->daemon == NULL) {
+		free(m);
+		return mca_err_set(MCA_ERR_IO, "metrics_listen: cannot listen on %s port %u", l.host, l.port);
+	}
+	info = MHD_get_daemon_info(m->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	snprintf(port, sizeof(port), "%u", info != NULL ? info->port : l.port);
+	mca_log(MCA_LOG_INFO, "metrics serving", "address", l.host, "port", port, "path", "/metrics",
+	    (const char *)NULL);
+	*out = m;
+	return MCA_OK;
+}
+
+void
+api_metrics_stop(struct api_metrics *m)
+{
+	if (m == NULL)
+		return;
+	MHD_stop_daemon(m->daemon);
+	free(m);
+}

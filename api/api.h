@@ -113,6 +113,9 @@ enum mca_err api_json_duration(const json_t *v, const char *field, int64_t *out)
 enum mca_err api_json_dns(const json_t *v, const char *field, bool allow_wildcard, struct ca_sans *out) MCA_WUR;
 enum mca_err api_json_ips(const json_t *v, const char *field, bool allow_cidr, struct ca_sans *out) MCA_WUR;
 json_t *api_json_strings(char *const *list, size_t n);
+/* Appends item (stolen, may be NULL) to *arr; on failure releases *arr and
+ * sets it to NULL, so a list loop stops and the reply becomes one 500. */
+void api_json_push(json_t **arr, json_t *item);
 json_t *api_json_time(int64_t t);
 json_t *api_service_json(const struct db_service *svc);
 json_t *api_cert_json(const struct db_cert *c, bool with_pem);

@@ -363,12 +363,8 @@ route_audit_list(struct api_request *r, const char *arg)
 	    (rc = db_audit_list(r->ctx->db, &f, &list, &n)) != MCA_OK)
 		return api_reply_err(r, rc);
 	arr = json_array();
-	for (size_t i = 0; arr != NULL && i < n; i++) {
-		if (json_array_append_new(arr, entry_json(&list[i])) != 0) {
-			json_decref(arr);
-			arr = NULL;
-		}
-	}
+	for (size_t i = 0; arr != NULL && i < n; i++)
+		api_json_push(&arr, entry_json(&list[i]));
 	/* more: a full page; ask again with after = the last seq. */
 	ret = api_reply_json(r, 200, arr ? json_pack("{s:o, s:b}", "entries", arr,
 	    "more", n == f.limit) : NULL);

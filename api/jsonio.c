@@ -116,6 +116,16 @@ api_json_ips(const json_t *v, const char *field, bool allow_cidr, struct ca_sans
 	return json_sans(v, field, true, allow_cidr, out);
 }
 
+void
+api_json_push(json_t **arr, json_t *item)
+{
+	/* json_array_append_new releases item when it fails (NULL item included). */
+	if (*arr != NULL && json_array_append_new(*arr, item) != 0) {
+		json_decref(*arr);
+		*arr = NULL;
+	}
+}
+
 json_t *
 api_json_strings(char *const *list, size_t n)
 {

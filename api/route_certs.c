@@ -65,12 +65,8 @@ route_cert_list(struct api_request *r, const char *arg)
 	    (rc = db_cert_list(r->ctx->db, &f, mca_now(), &list, &n)) != MCA_OK)
 		return api_reply_err(r, rc);
 	arr = json_array();
-	for (size_t i = 0; arr != NULL && i < n; i++) {
-		if (json_array_append_new(arr, api_cert_json(&list[i], false)) != 0) {
-			json_decref(arr);
-			arr = NULL;
-		}
-	}
+	for (size_t i = 0; arr != NULL && i < n; i++)
+		api_json_push(&arr, api_cert_json(&list[i], false));
 	ret = api_reply_json(r, 200, arr ? json_pack("{s:o}", "certificates", arr) : NULL);
 	db_cert_list_free(list, n);
 	return ret;

@@ -183,12 +183,8 @@ route_service_list(struct api_request *r, const char *arg)
 	if ((rc = db_service_list(r->ctx->db, &list, &n)) != MCA_OK)
 		return api_reply_err(r, rc);
 	arr = json_array();
-	for (size_t i = 0; arr != NULL && i < n; i++) {
-		if (json_array_append_new(arr, api_service_json(&list[i])) != 0) {
-			json_decref(arr);
-			arr = NULL;
-		}
-	}
+	for (size_t i = 0; arr != NULL && i < n; i++)
+		api_json_push(&arr, api_service_json(&list[i]));
 	ret = api_reply_json(r, 200, arr ? json_pack("{s:o}", "services", arr) : NULL);
 	db_service_list_free(list, n);
 	return ret;

@@ -577,39 +577,6 @@ token_consume_admin_locked(struct db *db, const unsigned char *hash, int64_t now
 	return rc;
 }
 
-/* The token.consume entry, as db_enroll_commit writes it: the caller's
- * actor, the admin's name as subject, the token's row id. */
-static enum mca_err
-token_consume_audit_locked(struct db *db, const unsigned char *hash, const struct db_audit *issue,
-    int64_t now)
-{
-	struct db_audit a = { NULL, "token.consume", NULL, true, NULL };
-	sqlite3_stmt *st = NULL;
-	char detail[96];
-	enum mca_err rc;
-	int src;
-
-	if (issue == NULL)
-		return mca_err_set(MCA_ERR_INVALID, "a state change needs its audit entry");
-	a.actor = issue->actor;
-	if ((rc = db_stmt_prepare(db, "SELECT t.id, a.name FROM tokens t"
-	    " JOIN admins a ON a.id = t.admin_id WHERE t.hash = ?1", &st)) != MCA_OK)
-		return rc;
-	if ((src = sqlite3_bind_blob(st, 1, hash, DB_TOKEN_HASH_LEN, SQLITE_STATIC)) != SQLITE_OK)
-		rc = db_sqlite_err(db, src, "bind token");
-	else if ((src = sqlite3_step(st)) != SQLITE_ROW)
-		rc = db_sqlite_err(db, src, "read consumed token");
-	else {
-		(void)snprintf(detail, sizeof(detail), "{\"token_id\":%" PRId64 ",\"kind\":\"admin\"}",
-		    (int64_t)sqlite3_column_int64(st, 0));
-		a.subject = (const char *)sqlite3_column_text(st, 1);
-		a.detail = detail;
-		rc = db_audit_append_locked(db, &a, now);
-	}
-	sqlite3_finalize(st);
-	return rc;
-}
-
 enum mca_err
 db_admin_enroll_commit(struct db *db, const unsigned char hash[DB_TOKEN_HASH_LEN], int64_t now,
     int64_t admin_id, const struct db_cert *c, const struct db_audit *audit)
@@ -624,7 +591,7 @@ db_admin_enroll_commit(struct db *db, const unsigned char hash[DB_TOKEN_HASH_LEN
 	if ((rc = db_tx_begin(db)) != MCA_OK)
 		goto out;
 	if ((rc = token_consume_admin_locked(db, hash, now, admin_id)) != MCA_OK ||
-	    (rc = token_consume_audit_locked(db, hash, audit, now)) != MCA_OK ||
+	    (rc = db_token_consume_audit_locked(db, hash, audit, now)) != MCA_OK ||
 	    (rc = db_cert_insert_locked(db, c, now)) != MCA_OK ||
 	    (rc = db_audit_append_locked(db, audit, now)) != MCA_OK) {
 		db_tx_rollback(db);

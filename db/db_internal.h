@@ -27,6 +27,11 @@ void db_unlock(struct db *db);
 enum mca_err db_sqlite_err(struct db *db, int src, const char *what);
 enum mca_err db_stmt_prepare(struct db *db, const char *sql, sqlite3_stmt **st) MCA_WUR;
 
+/* Appends the token.consume audit entry for the token with this hash
+ * (service or admin token), inside the caller's transaction. */
+enum mca_err db_token_consume_audit_locked(struct db *db, const unsigned char hash[DB_TOKEN_HASH_LEN],
+    const struct db_audit *issue, int64_t now) MCA_WUR;
+
 /* How db_rows_collect turns the rows of a statement into an array. */
 struct db_rows {
 	size_t		  elem;		/* size of one element */

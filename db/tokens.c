@@ -152,29 +152,36 @@ token_consume_locked(struct db *db, const unsigned char hash[DB_TOKEN_HASH_LEN],
 }
 
 /*
- * The token.consume entry: the caller's actor, the token's service as
- * subject and the token's row id (db_token_insert logged it at mint).
+ * The token.consume entry of a service or an admin enrollment: the
+ * caller's actor, the token's owner (service or admin name) as subject,
+ * and the token's row id (db_token_insert logged it at mint), marked
+ * "kind":"admin" for an admin's token.
  */
-static enum mca_err
-token_consume_audit_locked(struct db *db, const unsigned char hash[DB_TOKEN_HASH_LEN],
+enum mca_err
+db_token_consume_audit_locked(struct db *db, const unsigned char hash[DB_TOKEN_HASH_LEN],
     const struct db_audit *issue, int64_t now)
 {
-	struct db_audit a = { issue->actor, "token.consume", NULL, true, NULL };
+	struct db_audit a = { NULL, "token.consume", NULL, true, NULL };
 	sqlite3_stmt *st = NULL;
-	char detail[64];
+	char detail[96];
 	enum mca_err rc;
 	int src;
 
-	if ((rc = db_stmt_prepare(db, "SELECT t.id, s.name FROM tokens t"
-	    " JOIN services s ON s.id = t.service_id WHERE t.hash = ?1", &st)) != MCA_OK)
+	if (issue == NULL)
+		return mca_err_set(MCA_ERR_INVALID, "a state change needs its audit entry");
+	a.actor = issue->actor;
+	if ((rc = db_stmt_prepare(db, "SELECT t.id, coalesce(s.name, a.name), t.admin_id IS NOT NULL"
+	    " FROM tokens t LEFT JOIN services s ON s.id = t.service_id"
+	    " LEFT JOIN admins a ON a.id = t.admin_id WHERE t.hash = ?1", &st)) != MCA_OK)
 		return rc;
 	if ((src = sqlite3_bind_blob(st, 1, hash, DB_TOKEN_HASH_LEN, SQLITE_STATIC)) != SQLITE_OK)
 		rc = db_sqlite_err(db, src, "bind token");
 	else if ((src = sqlite3_step(st)) != SQLITE_ROW)
 		rc = db_sqlite_err(db, src, "read consumed token");
 	else {
-		(void)snprintf(detail, sizeof(detail), "{\"token_id\":%" PRId64 "}",
-		    (int64_t)sqlite3_column_int64(st, 0));
+		(void)snprintf(detail, sizeof(detail), "{\"token_id\":%" PRId64 "%s}",
+		    (int64_t)sqlite3_column_int64(st, 0),
+		    sqlite3_column_int(st, 2) ? ",\"kind\":\"admin\"" : "");
 		a.subject = (const char *)sqlite3_column_text(st, 1);
 		a.detail = detail;
 		rc = db_audit_append_locked(db, &a, now);
@@ -199,7 +206,7 @@ db_enroll_commit(struct db *db, const unsigned char hash[DB_TOKEN_HASH_LEN],
 	if ((rc = db_tx_begin(db)) != MCA_OK)
 		goto out;
 	if ((rc = token_consume_locked(db, hash, now, c->service_id)) != MCA_OK ||
-	    (rc = token_consume_audit_locked(db, hash, audit, now)) != MCA_OK ||
+	    (rc = db_token_consume_audit_locked(db, hash, audit, now)) != MCA_OK ||
 	    (rc = db_cert_insert_locked(db, c, now)) != MCA_OK ||
 	    (rc = db_audit_append_locked(db, audit, now)) != MCA_OK) {
 		db_tx_rollback(db);

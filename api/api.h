@@ -18,6 +18,8 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include "api/conn_limits.h"
+#include "api/ratelimit.h"
 #include "ca/ca.h"
 #include "ca/common/buf.h"
 #include "ca/common/err.h"
@@ -31,15 +33,21 @@
 #define API_TOKEN_PREFIX	"mca_"
 
 /* What meshcad serves with; read-only once the server runs. */
+/* A setting of api_ctx that SIGHUP may change, read atomically. */
+#define API_SETTING(ctx, name) __atomic_load_n(&(ctx)->name, __ATOMIC_RELAXED)
+
 struct api_ctx {
 	struct db		*db;
 	struct ca_signer	*signer;
 	char			 trust_domain[256];
+	/* Changed by SIGHUP (api/reload.h) while handlers run: read them with
+	 * API_SETTING(ctx, name). */
 	int64_t			 default_ttl;
 	int64_t			 min_ttl;
 	int64_t			 token_ttl;
 	int64_t			 admin_max_ttl;	/* cap (and default) of renewed admin certificates */
 	gnutls_x509_trust_list_t client_trust;	/* root + intermediate */
+	struct api_auth_cache	*auth_cache;	/* verified chains (auth.c) */
 	char			 admin_prefix[320];	/* spiffe://<td>/meshca/admin/ */
 	/* From public_url: where relying parties find the CRL, the OCSP
 	 * responder and the issuing CA ("" when public_url is unset). */
@@ -48,7 +56,11 @@ struct api_ctx {
 	char			 ca_issuers_url[600];
 	struct api_revocation	*revocation;	/* CRL and OCSP state (revocation.c) */
 	struct api_audit	*audit;		/* the checkpoint thread (audit.c) */
+	struct api_workers	*workers;	/* issuing requests' pool (workers.c), or NULL */
 	_Atomic int		 inflight;	/* requests begun and not completed */
+	struct api_limits	 limits;	/* connection and resource limits (conn_limits.h) */
+	struct api_ratelimit	*ratelimit;	/* failed token presentations per address */
+	struct api_conns	*conns;		/* the request-time watchdog (conn_limits.c) */
 };
 
 /* Sets the revocation pointers of a leaf request from the context. */
@@ -77,11 +89,23 @@ struct api_request {
 	char			 allow[64];	/* Allow header of a 405, or "" */
 	bool			 replied;
 	unsigned		 status;
+	unsigned		 retry_after;	/* seconds for a Retry-After header, or 0 */
 	int64_t			 start_us;
 	char			 id[17];		/* request id, hex */
 	struct api_peer		 peer;
 	bool			 peer_checked;
 	enum mca_err		 peer_err;	/* why the peer did not verify */
+	/* For metrics (api_metrics_request): the service a certificate request
+	 * concerned ("" unknown) and the public code of an error reply. */
+	char			 service[CA_MAX_SERVICE_NAME + 2];
+	const char		*error_code;	/* static string, NULL unless an error */
+	/* Run on the worker pool (workers.c): the connection is suspended
+	 * meanwhile, and the reply waits in pending until MHD resumes it. */
+	bool			 offloaded;
+	bool			 deferred;	/* replies go to pending, not to MHD */
+	struct MHD_Response	*pending;
+	struct api_request	*next_job;	/* the pool's queue */
+	enum MHD_Result		(*job)(struct api_request *, const char *);
 };
 
 /* ---- replies (reply.c) ---------------------------------------------- */
@@ -94,6 +118,16 @@ enum MHD_Result api_reply_bytes(struct api_request *r, unsigned status, const ch
 /* A JSON error with a public code and message. */
 enum MHD_Result api_reply_error(struct api_request *r, unsigned status, const char *code,
     const char *fmt, ...) MCA_PRINTF(4, 5);
+/* Seconds a client is told to wait (Retry-After) after a 503
+ * database_unavailable: about the database's busy timeout. */
+#define API_DB_RETRY_AFTER	5
+/* The client address of the request's connection, or NULL. */
+const struct sockaddr *api_peer_addr(const struct api_request *r);
+/* Refuses (429 rate_limited, Retry-After) a credential presentation from
+ * an address that has spent its allowance of failures (ratelimit.h);
+ * true when it has replied.  Every failure api_reply_err answers with
+ * token_invalid, token_used or token_expired spends one allowance. */
+bool api_ratelimit_refuse(struct api_request *r, enum MHD_Result *ret);
 /* Maps an internal error to its HTTP status and public code; the message
  * carries mca_err_detail() for 4xx, and only a generic sentence for 5xx
  * (the detail goes to the log). */
@@ -131,6 +165,11 @@ void api_auth_free(struct api_ctx *ctx);
  * when its record is revoked (passive revocation: a revoked certificate
  * authenticates nowhere). */
 enum mca_err api_auth_peer(struct api_request *r) MCA_WUR;
+/* The same, handing the caller the presented certificate's record (read
+ * once per request: the handler needs no second read).  rec is cleared
+ * and then filled whenever the record was found, even if it is refused
+ * (revoked, expired); the caller clears it. */
+enum mca_err api_auth_peer_record(struct api_request *r, struct db_cert *rec) MCA_WUR;
 /* Roles of the admin endpoints, ordered: each includes the ones below. */
 enum api_role { API_ROLE_VIEWER, API_ROLE_ADMIN };
 /* true when the request carries an active admin certificate whose name
@@ -153,6 +192,29 @@ enum mca_err api_peer_role(struct api_request *r) MCA_WUR;
 
 /* arg: the path segment matched by '*' in the route, or NULL. */
 typedef enum MHD_Result (*api_handler)(struct api_request *r, const char *arg);
+
+/* ---- worker pool (workers.c) ------------------------------------------ */
+
+/* n threads (0: two per online CPU) that run the issuing handlers, so a
+ * burst is served first come, first served whatever thread of
+ * libmicrohttpd read it.  The daemon needs MHD_ALLOW_SUSPEND_RESUME. */
+enum mca_err api_workers_start(unsigned n, struct api_workers **out) MCA_WUR;
+/* From the access handler: suspends r's connection and queues h(r, NULL);
+ * false (nothing done) when the pool is stopping: run it inline. */
+bool api_workers_submit(struct api_workers *w, struct api_request *r, api_handler h);
+/* From the access handler, once MHD resumed an offloaded request: queues
+ * the reply the worker left (MHD_NO, closing the connection, if none). */
+enum MHD_Result api_workers_deliver(struct api_request *r);
+/* Runs what is queued to the end, then joins the threads.  NULL: no-op. */
+void api_workers_stop(struct api_workers *w);
+
+/* ---- TLS session resumption (resume.c) -------------------------------- */
+
+/* The process's session-ticket master key; idempotent. */
+enum mca_err api_resume_init(void) MCA_WUR;
+void api_resume_free(void);
+/* At connection start (before the handshake): tickets on for its session. */
+void api_resume_enable(struct MHD_Connection *conn);
 
 enum MHD_Result route_health(struct api_request *r, const char *arg);
 enum MHD_Result route_roots(struct api_request *r, const char *arg);
@@ -181,10 +243,6 @@ enum MHD_Result route_admin_remove(struct api_request *r, const char *arg);
 enum MHD_Result route_status(struct api_request *r, const char *arg);
 enum MHD_Result route_audit_list(struct api_request *r, const char *arg);
 enum MHD_Result route_audit_checkpoint_latest(struct api_request *r, const char *arg);
-
-/* An RFC 5280 5.3.1 reason name to its code (NULL: unspecified);
- * certificateHold and removeFromCRL are refused (route_revoke.c). */
-enum mca_err api_reason_parse(const char *name, int *code) MCA_WUR;
 
 /* ---- audit (audit.c) ------------------------------------------------ */
 
@@ -253,6 +311,16 @@ void api_revocation_stop(struct api_ctx *ctx);
  * OCSP responses for it (all of them for NULL) and asks for a CRL
  * rebuild, which follows within ~200 ms, coalescing bursts. */
 void api_revocation_changed(struct api_ctx *ctx, const char *serial);
+/* crl_validity and ocsp_validity, checked (SIGHUP, api/reload.h); apply
+ * takes effect with the next CRL built (rescheduled at once) and the next
+ * OCSP response signed. */
+struct api_revocation_settings {
+	int64_t	crl_validity;
+	int64_t	ocsp_validity;
+};
+enum mca_err api_revocation_settings_load(const struct mca_config *cfg,
+    struct api_revocation_settings *s) MCA_WUR;
+void api_revocation_settings_apply(struct api_ctx *ctx, const struct api_revocation_settings *s);
 
 /* The current CRL, shared read-only; release with api_crl_put. */
 struct api_crl {
@@ -273,10 +341,12 @@ void api_crl_put(struct api_ctx *ctx, const struct api_crl *crl);
  * revocation came in between (the generation moved). */
 #define API_OCSP_KEY_LEN 32
 uint64_t api_ocsp_cache_gen(struct api_ctx *ctx);
+/* status: an enum api_ocsp_served (metrics.h), kept with the response so
+ * that a cached answer is counted by its certStatus too. */
 bool api_ocsp_cache_get(struct api_ctx *ctx, const unsigned char key[API_OCSP_KEY_LEN],
-    int64_t now, struct mca_buf *out);
+    int64_t now, struct mca_buf *out, int *status);
 void api_ocsp_cache_put(struct api_ctx *ctx, const unsigned char key[API_OCSP_KEY_LEN],
-    const char *serial, uint64_t gen, int64_t refresh_at, const struct mca_buf *der);
+    const char *serial, uint64_t gen, int64_t refresh_at, const struct mca_buf *der, int status);
 /* Lifetime of an OCSP response (ocsp_validity). */
 int64_t api_ocsp_validity(struct api_ctx *ctx);
 

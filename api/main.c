@@ -10,6 +10,9 @@
 #include "api/credential.h"
 #include "api/metrics.h"
 #include "api/notify.h"
+#include "api/reload.h"
+#include "api/sandbox.h"
+#include "api/signer.h"
 
 #include <getopt.h>
 #include <limits.h>
@@ -31,6 +34,8 @@ struct options {
 	const char	*port_file;
 	const char	*log_format;
 	const char	*log_level;
+	const char	*user;
+	int		 signer_fd;	/* >= 0: run as the signer process (api/signer.h) */
 };
 
 static void
@@ -49,11 +54,16 @@ usage(FILE *f)
 	    "      --port-file FILE  write the bound port to FILE once serving\n"
 	    "      --log-format F    logfmt (default) or json, on stderr\n"
 	    "      --log-level L     debug, info (default), warn, error\n"
+	    "  -u, --user NAME       account to run as when started as root\n"
+	    "                        (default: `user`, else meshca if it exists)\n"
 	    "  -h, --help            this text\n"
 	    "  -V, --version         print the version\n"
 	    "\n"
-	    "Signals: SIGTERM and SIGINT stop gracefully; SIGHUP re-reads log_format\n"
-	    "and log_level from the configuration (nothing else reloads).\n");
+	    "Signals: SIGTERM and SIGINT stop gracefully.  SIGHUP re-reads the\n"
+	    "configuration and applies log_format, log_level, default_ttl, min_ttl,\n"
+	    "token_ttl, admin_max_ttl, crl_validity and ocsp_validity (all or none: a bad\n"
+	    "value keeps the running settings); other keys need a restart.  Services and\n"
+	    "their policy live in the database and apply at once, without a reload.\n");
 }
 
 static int
@@ -65,6 +75,8 @@ parse_args(int argc, char **argv, struct options *o)
 		{ "port-file", required_argument, NULL, 'p' },
 		{ "log-format", required_argument, NULL, 'f' },
 		{ "log-level", required_argument, NULL, 'L' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "signer-fd", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -72,14 +84,17 @@ parse_args(int argc, char **argv, struct options *o)
 	int ch;
 
 	memset(o, 0, sizeof(*o));
+	o->signer_fd = -1;
 	o->config = getenv("MESHCA_CONFIG");
-	while ((ch = getopt_long(argc, argv, "c:l:hV", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:l:u:hV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': o->config = optarg; break;
 		case 'l': o->listen = optarg; break;
 		case 'p': o->port_file = optarg; break;
 		case 'f': o->log_format = optarg; break;
 		case 'L': o->log_level = optarg; break;
+		case 'u': o->user = optarg; break;
+		case 'S': o->signer_fd = strcmp(optarg, "3") == 0 ? API_SIGNER_FD : -2; break;
 		case 'h': usage(stdout); exit(0);
 		case 'V': printf("meshcad %s\n", MESHCA_VERSION); exit(0);
 		default: usage(stderr); return -1;
@@ -87,6 +102,10 @@ parse_args(int argc, char **argv, struct options *o)
 	}
 	if (optind != argc) {
 		fprintf(stderr, "meshcad: unexpected argument '%s'\n", argv[optind]);
+		return -1;
+	}
+	if (o->signer_fd == -2) {
+		fprintf(stderr, "meshcad: --signer-fd is internal (the signer process)\n");
 		return -1;
 	}
 	if (o->config == NULL) {
@@ -112,22 +131,36 @@ config_path(const struct mca_config *cfg, const char *key, char out[PATH_MAX])
 	return mca_path_join(out, PATH_MAX, mca_config_dir(cfg), v);
 }
 
+/* log_format and log_level, the command line winning over the file. */
 static enum mca_err
-setup_logging(const struct mca_config *cfg, const struct options *o)
+logging_parse(const struct mca_config *cfg, const struct options *o, enum mca_log_level *level,
+    bool *json)
 {
 	const char *fmt = o->log_format ? o->log_format : mca_config_get(cfg, "log_format");
 	const char *lvl = o->log_level ? o->log_level : mca_config_get(cfg, "log_level");
-	enum mca_log_level level = MCA_LOG_INFO;
-	bool json = false;
 
+	*level = MCA_LOG_INFO;
+	*json = false;
 	if (fmt != NULL) {
 		if (strcmp(fmt, "json") == 0)
-			json = true;
+			*json = true;
 		else if (strcmp(fmt, "logfmt") != 0)
 			return mca_err_set(MCA_ERR_CONFIG, "log_format must be logfmt or json, not '%s'", fmt);
 	}
-	if (lvl != NULL && mca_log_level_parse(lvl, &level) != MCA_OK)
+	if (lvl != NULL && mca_log_level_parse(lvl, level) != MCA_OK)
 		return MCA_ERR_CONFIG;
+	return MCA_OK;
+}
+
+static enum mca_err
+setup_logging(const struct mca_config *cfg, const struct options *o)
+{
+	enum mca_log_level level;
+	bool json;
+	enum mca_err rc;
+
+	if ((rc = logging_parse(cfg, o, &level, &json)) != MCA_OK)
+		return rc;
 	mca_log_setup(level, json);
 	return MCA_OK;
 }
@@ -154,34 +187,20 @@ setup_urls(const struct mca_config *cfg, struct api_ctx *ctx)
 	return MCA_OK;
 }
 
-/* The intermediate, its key decrypted with the passphrase of credential.h
- * when one is configured (wiped right after). */
+/* The intermediate: its key stays in the signer process (api/signer.h),
+ * started here, before the database is open and before any thread. */
 static enum mca_err
-open_signer(const struct mca_config *cfg, const char *icert, const char *ikey, const char *root,
-    struct api_ctx *ctx)
+open_signer(const struct options *o, const char *icert, const char *root, struct api_ctx *ctx)
 {
-	const char *file = mca_config_get(cfg, "intermediate_key_passphrase_file");
-	char ppath[PATH_MAX];
-	struct mca_buf pass;
-	bool found = false;
-	enum mca_err rc;
-
-	mca_buf_init(&pass, API_PASSPHRASE_MAX, true);
-	if (file != NULL && (rc = config_path(cfg, "intermediate_key_passphrase_file", ppath)) != MCA_OK)
-		goto out;
-	if ((rc = api_key_passphrase_load(file != NULL ? ppath : NULL, &pass, &found)) != MCA_OK)
-		goto out;
-	rc = ca_signer_open(icert, ikey, found ? (const char *)pass.data : NULL, root, &ctx->signer);
-out:
-	mca_buf_free(&pass);
-	return rc;
+	return api_signer_start(o->config, o->log_format, o->log_level, icert, root, &ctx->signer);
 }
 
 static enum mca_err
-setup_ctx(const struct mca_config *cfg, struct api_ctx *ctx)
+setup_ctx(const struct mca_config *cfg, const struct options *o, struct api_ctx *ctx)
 {
 	char db_path[PATH_MAX], icert[PATH_MAX], ikey[PATH_MAX], root[PATH_MAX];
 	const char *td = mca_config_get(cfg, "trust_domain");
+	struct api_ttls ttls;
 	enum mca_err rc;
 
 	if (td == NULL)
@@ -189,24 +208,21 @@ setup_ctx(const struct mca_config *cfg, struct api_ctx *ctx)
 	if ((rc = ca_trust_domain_check(td)) != MCA_OK)
 		return rc;
 	snprintf(ctx->trust_domain, sizeof(ctx->trust_domain), "%s", td);
-	if ((rc = mca_config_duration(cfg, "default_ttl", 24 * 3600, &ctx->default_ttl)) != MCA_OK ||
-	    (rc = mca_config_duration(cfg, "min_ttl", 300, &ctx->min_ttl)) != MCA_OK ||
-	    (rc = mca_config_duration(cfg, "token_ttl", 3600, &ctx->token_ttl)) != MCA_OK ||
-	    (rc = mca_config_duration(cfg, "admin_max_ttl", 90 * 86400, &ctx->admin_max_ttl)) != MCA_OK)
+	if ((rc = api_ttls_load(cfg, &ttls)) != MCA_OK)
 		return rc;
-	if (ctx->min_ttl < 1 || ctx->default_ttl < ctx->min_ttl)
-		return mca_err_set(MCA_ERR_CONFIG, "need 1s <= min_ttl <= default_ttl");
-	if (ctx->token_ttl < 1 || ctx->token_ttl > API_MAX_TOKEN_TTL)
-		return mca_err_set(MCA_ERR_CONFIG, "token_ttl must be between 1s and 7d");
+	api_ttls_apply(ctx, &ttls);
+	if ((rc = api_limits_load(cfg, &ctx->limits)) != MCA_OK ||
+	    (rc = api_ratelimit_new(ctx->limits.bad_token_burst, ctx->limits.bad_token_refill * 1000000,
+	    API_RATELIMIT_SLOTS, &ctx->ratelimit)) != MCA_OK)
+		return rc;
 	if ((rc = setup_urls(cfg, ctx)) != MCA_OK ||
 	    (rc = config_path(cfg, "database", db_path)) != MCA_OK ||
 	    (rc = config_path(cfg, "intermediate_cert", icert)) != MCA_OK ||
 	    (rc = config_path(cfg, "intermediate_key", ikey)) != MCA_OK ||
 	    (rc = config_path(cfg, "root_cert", root)) != MCA_OK)
 		return rc;
-	if ((rc = db_open(db_path, &ctx->db)) != MCA_OK)
-		return rc;
-	if ((rc = open_signer(cfg, icert, ikey, root, ctx)) != MCA_OK)
+	if ((rc = open_signer(o, icert, root, ctx)) != MCA_OK ||
+	    (rc = db_open(db_path, &ctx->db)) != MCA_OK)
 		return rc;
 	return api_auth_init(ctx);
 }
@@ -264,24 +280,28 @@ block_signals(sigset_t *set)
 
 /*
  * SIGHUP: read the configuration file again and apply what is safe to
- * change under a running server, which today is log_format and log_level
- * (flags given on the command line still win).  Everything else (paths,
- * keys, TTLs, listen) is fixed at start: changing it needs a restart.  A
- * file that does not parse leaves the running settings alone.
+ * change under a running server (api/reload.h: logging, TTLs, CRL and
+ * OCSP validity; flags given on the command line still win), all or
+ * nothing.  A file that does not parse, or one bad value, leaves every
+ * running setting alone; keys that need a restart are named in the log.
  */
 static void
-reload(const struct options *o)
+reload(const struct options *o, const struct mca_config *started, struct api_ctx *ctx)
 {
 	struct mca_config *cfg = NULL;
+	enum mca_log_level level;
 	const char *fmt, *lvl;
+	bool json;
 	enum mca_err rc;
 
 	api_notify_reloading();
 	if ((rc = mca_config_load(o->config, &cfg)) != MCA_OK ||
-	    (rc = setup_logging(cfg, o)) != MCA_OK) {
+	    (rc = logging_parse(cfg, o, &level, &json)) != MCA_OK ||
+	    (rc = api_reload(ctx, started, cfg)) != MCA_OK) {
 		mca_log(MCA_LOG_ERROR, "reload failed, running settings kept", "error", mca_errname(rc),
 		    "detail", mca_err_detail(), (const char *)NULL);
 	} else {
+		mca_log_setup(level, json);
 		fmt = o->log_format ? o->log_format : mca_config_get(cfg, "log_format");
 		lvl = o->log_level ? o->log_level : mca_config_get(cfg, "log_level");
 		mca_log(MCA_LOG_INFO, "meshcad reloaded", "log_format", fmt ? fmt : "logfmt",
@@ -323,7 +343,7 @@ serve(const struct mca_config *cfg, const struct options *o, struct api_ctx *ctx
 	if ((rc = api_watchdog_start(ctx, &wd)) != MCA_OK)
 		goto out;
 	while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
-		reload(o);
+		reload(o, cfg, ctx);
 	api_notify_stopping();
 	mca_log(MCA_LOG_INFO, "meshcad stopping", "signal", signal_name(sig), (const char *)NULL);
 	api_server_stop(srv, STOP_GRACE_SECONDS);
@@ -337,6 +357,43 @@ out:
 	if (rc != MCA_OK)
 		fprintf(stderr, "meshcad: %s: %s\n", mca_strerror(rc), mca_err_detail());
 	return rc == MCA_OK ? 0 : 1;
+}
+
+/* `meshcad --signer-fd 3`: this process is the signer child; it exits
+ * here with the child's status. */
+static enum mca_err
+signer_mode(struct mca_config *cfg, const struct options *o)
+{
+	int status;
+
+	if (o->signer_fd < 0)
+		return MCA_OK;
+	status = api_signer_main(cfg, o->signer_fd);
+	mca_config_free(cfg);
+	exit(status);
+}
+
+/* Before any thread (api/sandbox.h): the user switch, no_new_privs and
+ * Landlock; read-write only where meshcad writes after start-up. */
+static enum mca_err
+sandbox(const struct mca_config *cfg, const struct options *o)
+{
+	static char db[PATH_MAX], cert[PATH_MAX], key[PATH_MAX];
+	struct api_sandbox_paths p = { 0 };
+	const char *user = NULL;
+	enum mca_err rc;
+
+	if ((rc = config_path(cfg, "database", db)) != MCA_OK ||
+	    (rc = config_path(cfg, "server_cert", cert)) != MCA_OK ||
+	    (rc = config_path(cfg, "server_key", key)) != MCA_OK ||
+	    (rc = api_sandbox_user(cfg, o->user, &user)) != MCA_OK)
+		return rc;
+	p.config = o->config;
+	p.rw[0] = db;
+	p.rw[1] = cert;
+	p.rw[2] = key;
+	p.rw[3] = o->port_file;
+	return api_sandbox_network(user, &p);
 }
 
 int
@@ -358,7 +415,9 @@ main(int argc, char **argv)
 	if ((rc = ca_global_init()) != MCA_OK ||
 	    (rc = mca_config_load(o.config, &cfg)) != MCA_OK ||
 	    (rc = setup_logging(cfg, &o)) != MCA_OK ||
-	    (rc = setup_ctx(cfg, &ctx)) != MCA_OK ||
+	    (rc = signer_mode(cfg, &o)) != MCA_OK ||
+	    (rc = setup_ctx(cfg, &o, &ctx)) != MCA_OK ||
+	    (rc = sandbox(cfg, &o)) != MCA_OK ||
 	    (rc = api_revocation_start(&ctx, cfg)) != MCA_OK ||
 	    (rc = api_audit_start(&ctx, cfg)) != MCA_OK) {
 		fprintf(stderr, "meshcad: %s: %s\n", mca_strerror(rc), mca_err_detail());
@@ -371,7 +430,9 @@ out:
 	api_audit_stop(&ctx);		/* after the server: its last checkpoint seals the run */
 	api_revocation_stop(&ctx);	/* after the server: handlers use it */
 	api_auth_free(&ctx);
-	ca_signer_free(ctx.signer);
+	api_ratelimit_free(ctx.ratelimit);
+	ca_signer_free(ctx.signer);	/* closes the socket: the signer process exits */
+	api_signer_wait();
 	db_close(ctx.db);
 	mca_config_free(cfg);
 	return status;

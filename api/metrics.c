@@ -26,7 +26,8 @@
 
 #define METRICS_MAX_SERIES	256	/* request series (method, route, status) */
 #define METRICS_MAX_CODES	64	/* refusal codes */
-#define METRICS_MAX_BODY	(256 * 1024)
+#define METRICS_MAX_CERT_OPS	1024	/* (action, service, outcome) */
+#define METRICS_MAX_BODY	(1024 * 1024)	/* 2 x 1024 certificate series of <200 bytes fit */
 #define METRICS_CONN_LIMIT	16
 #define METRICS_CONN_TIMEOUT	10	/* seconds */
 
@@ -49,6 +50,16 @@ struct latency_series {
 	double		 sum;		/* seconds */
 };
 
+/* Certificate operations: enroll, renew, revoke by service and outcome.
+ * Services are names the admins registered ([a-z0-9-]); "_admin" and
+ * "_unknown" cannot clash with them. */
+struct cert_op_series {
+	const char	*action;	/* static strings only */
+	char		 service[CA_MAX_SERVICE_NAME + 2];
+	const char	*outcome;	/* static: "ok" or a public error code */
+	uint64_t	 n;
+};
+
 struct code_series {
 	char		 code[48];
 	uint64_t	 n;
@@ -62,8 +73,9 @@ static struct {
 	size_t			ncodes;
 	struct latency_series	lat[METRICS_MAX_ROUTES];
 	size_t			nlat;
-	uint64_t		issued_enroll;
-	uint64_t		issued_renew;
+	struct cert_op_series	ops[METRICS_MAX_CERT_OPS];
+	size_t			nops;
+	uint64_t		ocsp[API_OCSP_SERVED_MAX][2];	/* [status][cached] */
 } counters = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* The scrape being written; a line that does not fit fails the scrape. */
@@ -115,9 +127,58 @@ latency_add(const char *route, double seconds)
 	l->sum += seconds;
 }
 
-void
-api_metrics_request(const char *method, const char *route, unsigned status, int64_t duration_us)
+/* The action of a certificate route, or NULL. */
+static const char *
+cert_action(const char *method, const char *route)
 {
+	if (strcmp(method, "POST") != 0)
+		return NULL;
+	if (strcmp(route, "/v1/enroll") == 0)
+		return "enroll";
+	if (strcmp(route, "/v1/renew") == 0)
+		return "renew";
+	if (strcmp(route, "/v1/revoke") == 0)
+		return "revoke";
+	return NULL;
+}
+
+/* Under counters.lock. */
+static void
+cert_op_add(const char *action, const char *service, const char *outcome)
+{
+	size_t i;
+
+	if (service == NULL || service[0] == '\0')
+		service = "_unknown";
+	for (i = 0; i < counters.nops; i++)
+		if (counters.ops[i].action == action && strcmp(counters.ops[i].outcome, outcome) == 0 &&
+		    strcmp(counters.ops[i].service, service) == 0)
+			break;
+	if (i == counters.nops) {
+		if (i == METRICS_MAX_CERT_OPS)
+			return;
+		counters.ops[i] = (struct cert_op_series){ .action = action, .outcome = outcome };
+		snprintf(counters.ops[i].service, sizeof(counters.ops[i].service), "%s", service);
+		counters.nops++;
+	}
+	counters.ops[i].n++;
+}
+
+void
+api_metrics_ocsp(enum api_ocsp_served status, bool cached)
+{
+	if ((unsigned)status >= API_OCSP_SERVED_MAX)
+		return;
+	pthread_mutex_lock(&counters.lock);
+	counters.ocsp[status][cached ? 1 : 0]++;
+	pthread_mutex_unlock(&counters.lock);
+}
+
+void
+api_metrics_request(const char *method, const char *route, unsigned status, int64_t duration_us,
+    const char *service, const char *error_code)
+{
+	const char *action;
 	const char *m = method_label(method);
 	size_t i;
 
@@ -133,12 +194,9 @@ api_metrics_request(const char *method, const char *route, unsigned status, int6
 	}
 	if (i < counters.nreq)
 		counters.req[i].n++;
-	if (status == 201 && strcmp(m, "POST") == 0) {
-		if (strcmp(route, "/v1/enroll") == 0)
-			counters.issued_enroll++;
-		else if (strcmp(route, "/v1/renew") == 0)
-			counters.issued_renew++;
-	}
+	if ((action = cert_action(m, route)) != NULL)
+		cert_op_add(action, service, status >= 200 && status < 300 ? "ok" :
+		    error_code != NULL ? error_code : "error");
 	pthread_mutex_unlock(&counters.lock);
 }
 
@@ -185,6 +243,42 @@ head(struct expo *b, const char *name, const char *type, const char *help)
 	out(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* Under counters.lock. */
+static void
+render_cert_ops(struct expo *b)
+{
+	head(b, "meshca_certificate_requests_total", "counter",
+	    "POST /v1/enroll, /v1/renew and /v1/revoke by service and outcome (ok or the public error code).");
+	for (size_t i = 0; i < counters.nops; i++)
+		out(b, "meshca_certificate_requests_total{action=\"%s\",service=\"%s\",outcome=\"%s\"} %llu\n",
+		    counters.ops[i].action, counters.ops[i].service, counters.ops[i].outcome,
+		    (unsigned long long)counters.ops[i].n);
+	head(b, "meshca_certificates_issued_total", "counter",
+	    "Certificates issued by this process, by service: first enrollments and renewals.");
+	/* Both kinds always present, so that rate() has a series from the start. */
+	out(b, "meshca_certificates_issued_total{how=\"enroll\",service=\"_none\"} 0\n");
+	out(b, "meshca_certificates_issued_total{how=\"renew\",service=\"_none\"} 0\n");
+	for (size_t i = 0; i < counters.nops; i++)
+		if (strcmp(counters.ops[i].outcome, "ok") == 0 && strcmp(counters.ops[i].action, "revoke") != 0)
+			out(b, "meshca_certificates_issued_total{how=\"%s\",service=\"%s\"} %llu\n",
+			    counters.ops[i].action, counters.ops[i].service,
+			    (unsigned long long)counters.ops[i].n);
+}
+
+/* Under counters.lock. */
+static void
+render_ocsp(struct expo *b)
+{
+	static const char *const names[API_OCSP_SERVED_MAX] = { "good", "revoked", "unknown", "error" };
+
+	head(b, "meshca_ocsp_responses_total", "counter",
+	    "OCSP responses served, by certStatus (error: an unsigned error response) and source.");
+	for (int s = 0; s < API_OCSP_SERVED_MAX; s++)
+		for (int c = 0; c < 2; c++)
+			out(b, "meshca_ocsp_responses_total{status=\"%s\",source=\"%s\"} %llu\n",
+			    names[s], c ? "cached" : "fresh", (unsigned long long)counters.ocsp[s][c]);
+}
+
 static void
 render_counters(struct expo *b)
 {
@@ -217,12 +311,8 @@ render_counters(struct expo *b)
 	for (size_t i = 0; i < counters.ncodes; i++)
 		out(b, "meshca_refusals_total{code=\"%s\"} %llu\n", counters.codes[i].code,
 		    (unsigned long long)counters.codes[i].n);
-	head(b, "meshca_certificates_issued_total", "counter",
-	    "Certificates issued by this process: first enrollments and renewals.");
-	out(b, "meshca_certificates_issued_total{how=\"enroll\"} %llu\n",
-	    (unsigned long long)counters.issued_enroll);
-	out(b, "meshca_certificates_issued_total{how=\"renew\"} %llu\n",
-	    (unsigned long long)counters.issued_renew);
+	render_cert_ops(b);
+	render_ocsp(b);
 	pthread_mutex_unlock(&counters.lock);
 }
 
@@ -272,11 +362,39 @@ render_expiry(struct expo *b, struct api_metrics *m, int64_t now)
 	out(b, "meshca_crl_age_seconds %lld\n", (long long)(now - crl->this_update));
 	head(b, "meshca_crl_next_update_seconds", "gauge", "Seconds until the current CRL's nextUpdate.");
 	out(b, "meshca_crl_next_update_seconds %lld\n", (long long)(crl->next_update - now));
+	head(b, "meshca_crl_size_bytes", "gauge", "Size of the current CRL, DER.");
+	out(b, "meshca_crl_size_bytes %zu\n", crl->der.len);
 	head(b, "meshca_crl_entries", "gauge", "Entries of the current CRL.");
 	out(b, "meshca_crl_entries %zu\n", crl->entries);
 	head(b, "meshca_crl_number", "gauge", "cRLNumber of the current CRL.");
 	out(b, "meshca_crl_number %llu\n", (unsigned long long)crl->number);
 	api_crl_put(m->ctx, crl);
+}
+
+static _Atomic uint64_t rate_limited_total;
+
+void
+api_metrics_rate_limited(void)
+{
+	rate_limited_total++;
+}
+
+/* Hostile load and database faults (issue 7). */
+static void
+render_resilience(struct expo *b)
+{
+	head(b, "meshca_rate_limited_total", "counter",
+	    "Token presentations refused 429 because their address failed too often.");
+	out(b, "meshca_rate_limited_total %llu\n", (unsigned long long)rate_limited_total);
+	head(b, "meshca_db_errors_total", "counter",
+	    "Database errors by kind: failed writes (answered 503 database_unavailable) and "
+	    "failed readiness probes (at most one a second while not ready).");
+	for (enum db_fault f = DB_FAULT_FULL; f < DB_FAULT_MAX; f++)
+		out(b, "meshca_db_errors_total{kind=\"%s\"} %llu\n", db_fault_name(f),
+		    (unsigned long long)db_fault_count(f));
+	head(b, "meshca_connections_cut_total", "counter",
+	    "Connections closed because one request took longer than request_timeout.");
+	out(b, "meshca_connections_cut_total %llu\n", (unsigned long long)api_conns_cut_total());
 }
 
 static enum mca_err
@@ -288,6 +406,7 @@ metrics_render(struct api_metrics *m, struct expo *b)
 	out(b, "meshca_build_info{version=\"%s\"} 1\n", MESHCA_VERSION);
 	render_counters(b);
 	render_database(b, m->ctx, now);
+	render_resilience(b);
 	render_expiry(b, m, now);
 	if (b->overflow)
 		return mca_err_set(MCA_ERR_TOOBIG, "metrics: exposition exceeds %d bytes", METRICS_MAX_BODY);

@@ -11,6 +11,7 @@
 #ifndef MESHCA_API_METRICS_H
 #define MESHCA_API_METRICS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "ca/common/err.h"
@@ -21,14 +22,25 @@ struct api_metrics;
 struct mca_config;
 
 /* A completed API request: its route pattern (as in server.c's table, a
- * star for a segment; "other" for no route), method and HTTP status.  Enroll and renew answered 201
- * also count as certificates issued; duration_us feeds the route's latency
- * histogram.  Thread-safe, never fails (series beyond the tables' bounds
- * are dropped). */
+ * star for a segment; "other" for no route), method and HTTP status;
+ * duration_us feeds the route's latency histogram.  On POST /v1/enroll,
+ * /v1/renew and /v1/revoke it also counts a certificate operation by
+ * service (the request's service, "" unknown) and outcome ("ok" for a
+ * 2xx, else error_code, the public code of the error reply); enroll and
+ * renew answered 201 count as certificates issued.  Thread-safe, never
+ * fails (series beyond the tables' bounds are dropped). */
 void api_metrics_request(const char *method, const char *route, unsigned status,
-    int64_t duration_us);
+    int64_t duration_us, const char *service, const char *error_code);
+
+/* An OCSP response served (RFC 6960 2.2 certStatus, or an unsigned error
+ * response of 2.3), from the response cache or signed for this request. */
+enum api_ocsp_served { API_OCSP_GOOD, API_OCSP_REVOKED, API_OCSP_UNKNOWN, API_OCSP_ERROR,
+    API_OCSP_SERVED_MAX };
+void api_metrics_ocsp(enum api_ocsp_served status, bool cached);
 /* A refusal answered with a public error code ("token_used"...). */
 void api_metrics_refusal(const char *code);
+/* A credential presentation refused 429 by the per-address rate limit. */
+void api_metrics_rate_limited(void);
 
 /* Starts the listener of config metrics_listen (host:port; port 0 picks
  * one, logged as "metrics serving").  *out is NULL when the key is unset.

@@ -61,11 +61,13 @@ api_notify_stopping(void)
 	notify("STOPPING=1\nSTATUS=stopping");
 }
 
-/* One tick: ping the database, and only then the manager. */
+/* One tick: check the database takes a write, and only then ping the
+ * manager.  A read would not do: in WAL mode reads go on while another
+ * process holds the write lock, and then nothing can be issued. */
 static void
 watchdog_tick(struct api_watchdog *w)
 {
-	enum mca_err rc = db_ping(w->ctx->db);
+	enum mca_err rc = db_ping_write(w->ctx->db);
 
 	if (rc == MCA_OK) {
 		if (w->failing)

@@ -25,7 +25,7 @@ void api_notify_stopping(void);
 
 /* When the service manager asked for a watchdog ($WATCHDOG_USEC, and
  * $WATCHDOG_PID naming this process if set), starts a thread that checks
- * the database answers (db_ping) and then sends WATCHDOG=1, every half of
+ * the database takes a write (db_ping_write) and then sends WATCHDOG=1, every half of
  * the interval.  *out is NULL when no watchdog was asked (or without
  * libsystemd).  Fails only when the thread cannot be created. */
 enum mca_err api_watchdog_start(struct api_ctx *ctx, struct api_watchdog **out) MCA_WUR;

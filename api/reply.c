@@ -10,6 +10,19 @@
 #include <string.h>
 
 #include "ca/common/log.h"
+#include "ca/common/timefmt.h"
+
+/* RFC 9110 10.2.3: how long a 429 or 503 client should wait. */
+static bool
+reply_retry_after(const struct api_request *r, struct MHD_Response *resp)
+{
+	char secs[16];
+
+	if (r->retry_after == 0)
+		return true;
+	snprintf(secs, sizeof(secs), "%u", r->retry_after);
+	return MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, secs) == MHD_YES;
+}
 
 enum MHD_Result
 api_reply_bytes(struct api_request *r, unsigned status, const char *content_type,
@@ -27,12 +40,19 @@ api_reply_bytes(struct api_request *r, unsigned status, const char *content_type
 	    MHD_add_response_header(resp, "Cache-Control", "no-store") == MHD_NO ||
 	    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff") == MHD_NO ||
 	    MHD_add_response_header(resp, "X-Request-Id", r->id) == MHD_NO ||
-	    (r->allow[0] != '\0' && MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow) == MHD_NO)) {
+	    (r->allow[0] != '\0' && MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow) == MHD_NO) ||
+	    !reply_retry_after(r, resp)) {
 		MHD_destroy_response(resp);
 		return MHD_NO;
 	}
-	ret = MHD_queue_response(r->conn, status, resp);
-	MHD_destroy_response(resp);
+	if (r->deferred) {
+		/* On a worker (workers.c): queued once MHD resumes the connection. */
+		r->pending = resp;
+		ret = MHD_YES;
+	} else {
+		ret = MHD_queue_response(r->conn, status, resp);
+		MHD_destroy_response(resp);
+	}
 	r->replied = true;
 	r->status = status;
 	return ret;
@@ -72,6 +92,7 @@ api_reply_error(struct api_request *r, unsigned status, const char *code, const 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	api_metrics_refusal(code);
+	r->error_code = code;
 	return api_reply_json(r, status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
 }
 
@@ -127,10 +148,16 @@ err_public(enum mca_err e, unsigned *status, const char **code)
 		*status = 409; *code = "already_exists"; break;
 	case MCA_ERR_CONFLICT:
 		*status = 409; *code = "conflict"; break;
-	case MCA_ERR_DB:
 	case MCA_ERR_DB_BUSY:
+	case MCA_ERR_DB_UNAVAILABLE:
+		*status = 503; *code = "database_unavailable"; break;
+	case MCA_ERR_RATE_LIMITED:
+		*status = 429; *code = "rate_limited"; break;
+	case MCA_ERR_DB:
 	case MCA_ERR_DB_SCHEMA:
 		*status = 503; *code = "unavailable"; break;
+	case MCA_ERR_SIGNER_UNAVAILABLE:
+		*status = 503; *code = "signer_unavailable"; break;
 	case MCA_OK:
 	case MCA_ERR_NOMEM:
 	case MCA_ERR_IO:
@@ -160,9 +187,24 @@ api_reply_err(struct api_request *r, enum mca_err e)
 	unsigned status;
 
 	err_public(e, &status, &code);
+	if (e == MCA_ERR_TOKEN_INVALID || e == MCA_ERR_TOKEN_USED || e == MCA_ERR_TOKEN_EXPIRED)
+		api_ratelimit_charge(r->ctx->ratelimit, api_peer_addr(r), mca_monotonic_us());
+	if (e == MCA_ERR_DB_UNAVAILABLE || e == MCA_ERR_DB_BUSY) {
+		/* Not the generic 5xx sentence: the operator's dashboard and the
+		 * client both need to know it is the database, and which way. */
+		mca_log(MCA_LOG_ERROR, "request failed", "id", r->id, "error", mca_errname(e),
+		    "detail", detail, (const char *)NULL);
+		r->retry_after = API_DB_RETRY_AFTER;
+		return api_reply_error(r, status, code, "the database cannot record now (%s); "
+		    "nothing was issued or changed, retry later (request %s)",
+		    db_fault_text(db_fault_last()), r->id);
+	}
 	if (status >= 500) {
 		mca_log(MCA_LOG_ERROR, "request failed", "id", r->id, "error", mca_errname(e),
 		    "detail", detail, (const char *)NULL);
+		if (e == MCA_ERR_SIGNER_UNAVAILABLE)
+			return api_reply_error(r, status, code, "the CA's signer process is not "
+			    "running; nothing was issued (request %s)", r->id);
 		if (status == 503)
 			return api_reply_error(r, status, code,
 			    "the CA cannot record certificates right now; nothing was issued (request %s)", r->id);
@@ -171,4 +213,28 @@ api_reply_err(struct api_request *r, enum mca_err e)
 	if (detail[0] == '\0')
 		return api_reply_error(r, status, code, "%s", mca_strerror(e));
 	return api_reply_error(r, status, code, "%s: %s", mca_strerror(e), detail);
+}
+
+const struct sockaddr *
+api_peer_addr(const struct api_request *r)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	return ci != NULL ? ci->client_addr : NULL;
+}
+
+bool
+api_ratelimit_refuse(struct api_request *r, enum MHD_Result *ret)
+{
+	unsigned retry;
+
+	if (api_ratelimit_allow(r->ctx->ratelimit, api_peer_addr(r), mca_monotonic_us(), &retry))
+		return false;
+	api_metrics_rate_limited();
+	r->retry_after = retry;
+	mca_log(MCA_LOG_WARN, "token presentation rate-limited", "id", r->id, (const char *)NULL);
+	*ret = api_reply_err(r, mca_err_set(MCA_ERR_RATE_LIMITED, "RFC 6585 4: failed "
+	    "token presentations; retry in %u s", retry));
+	return true;
 }

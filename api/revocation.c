@@ -55,6 +55,7 @@ struct ocsp_entry {
 	char			 serial[CA_SERIAL_HEX_MAX];
 	int64_t			 refresh_at;
 	struct mca_buf		 der;
+	int			 status;	/* enum api_ocsp_served, for metrics */
 };
 
 struct api_revocation {
@@ -199,22 +200,24 @@ crl_sign_record(struct api_revocation *rv, const struct ca_revoked *list, size_t
 	struct db_crl rec = { 0 };
 	enum mca_err rc = MCA_ERR_EXISTS;
 
+	int64_t validity = __atomic_load_n(&rv->crl_validity, __ATOMIC_RELAXED);	/* SIGHUP */
+
 	for (int attempt = 0; attempt < CRL_BUILD_ATTEMPTS && rc == MCA_ERR_EXISTS; attempt++) {
 		mca_buf_free(&s->pub.der);
 		if ((rc = crl_next_number(rv, &s->pub.number)) != MCA_OK ||
 		    (rc = ca_crl_build(rv->ctx->signer, list, n, s->pub.number, now,
-		    now + rv->crl_validity, &s->pub.der)) != MCA_OK)
+		    now + validity, &s->pub.der)) != MCA_OK)
 			return rc;
 		rec.number = s->pub.number;
 		rec.this_update = now;
-		rec.next_update = now + rv->crl_validity;
+		rec.next_update = now + validity;
 		rec.created_at = now;
 		rec.der = s->pub.der.data;
 		rec.der_len = s->pub.der.len;
 		rc = db_crl_insert(rv->ctx->db, &rec);
 	}
 	s->pub.this_update = now;
-	s->pub.next_update = now + rv->crl_validity;
+	s->pub.next_update = now + validity;
 	s->pub.entries = n;
 	return rc;
 }
@@ -299,7 +302,8 @@ wait_until_us(struct api_revocation *rv, int64_t until_us)
 static int64_t
 next_due_locked(const struct api_revocation *rv)
 {
-	int64_t due = rv->crl != NULL ? rv->crl->pub.this_update + rv->crl_validity / 2 : INT64_MAX;
+	int64_t due = rv->crl != NULL ? rv->crl->pub.this_update +
+	    __atomic_load_n(&rv->crl_validity, __ATOMIC_RELAXED) / 2 : INT64_MAX;
 
 	if (rv->retry_at != 0 && rv->retry_at < due)
 		due = rv->retry_at;
@@ -393,7 +397,7 @@ api_ocsp_cache_gen(struct api_ctx *ctx)
 
 bool
 api_ocsp_cache_get(struct api_ctx *ctx, const unsigned char key[API_OCSP_KEY_LEN], int64_t now,
-    struct mca_buf *out)
+    struct mca_buf *out, int *status)
 {
 	struct api_revocation *rv = ctx->revocation;
 	struct ocsp_entry *e;
@@ -403,6 +407,7 @@ api_ocsp_cache_get(struct api_ctx *ctx, const unsigned char key[API_OCSP_KEY_LEN
 	for (e = rv->buckets[bucket_of(key)]; e != NULL; e = e->next) {
 		if (memcmp(e->key, key, API_OCSP_KEY_LEN) == 0) {
 			hit = now < e->refresh_at && mca_buf_set(out, e->der.data, e->der.len) == MCA_OK;
+			*status = e->status;
 			break;
 		}
 	}
@@ -428,7 +433,7 @@ ocsp_cache_flush_locked(struct api_revocation *rv)
 
 void
 api_ocsp_cache_put(struct api_ctx *ctx, const unsigned char key[API_OCSP_KEY_LEN],
-    const char *serial, uint64_t gen, int64_t refresh_at, const struct mca_buf *der)
+    const char *serial, uint64_t gen, int64_t refresh_at, const struct mca_buf *der, int status)
 {
 	struct api_revocation *rv = ctx->revocation;
 	struct ocsp_entry *e, **pp;
@@ -439,6 +444,7 @@ api_ocsp_cache_put(struct api_ctx *ctx, const unsigned char key[API_OCSP_KEY_LEN
 	memcpy(e->key, key, API_OCSP_KEY_LEN);
 	snprintf(e->serial, sizeof(e->serial), "%s", serial);
 	e->refresh_at = refresh_at;
+	e->status = status;
 	mca_buf_init(&e->der, 0, false);
 	if (mca_buf_set(&e->der, der->data, der->len) != MCA_OK) {
 		free(e);
@@ -474,23 +480,51 @@ api_ocsp_cache_put(struct api_ctx *ctx, const unsigned char key[API_OCSP_KEY_LEN
 int64_t
 api_ocsp_validity(struct api_ctx *ctx)
 {
-	return ctx->revocation != NULL ? ctx->revocation->ocsp_validity : OCSP_VALIDITY_DEFAULT;
+	return ctx->revocation != NULL ?
+	    __atomic_load_n(&ctx->revocation->ocsp_validity, __ATOMIC_RELAXED) : OCSP_VALIDITY_DEFAULT;
 }
 
 /* ---- start and stop ------------------------------------------------------ */
 
-static enum mca_err
-read_config(const struct mca_config *cfg, struct api_revocation *rv)
+enum mca_err
+api_revocation_settings_load(const struct mca_config *cfg, struct api_revocation_settings *s)
 {
 	enum mca_err rc;
 
-	if ((rc = mca_config_duration(cfg, "crl_validity", CRL_VALIDITY_DEFAULT, &rv->crl_validity)) != MCA_OK ||
-	    (rc = mca_config_duration(cfg, "ocsp_validity", OCSP_VALIDITY_DEFAULT, &rv->ocsp_validity)) != MCA_OK)
+	if ((rc = mca_config_duration(cfg, "crl_validity", CRL_VALIDITY_DEFAULT, &s->crl_validity)) != MCA_OK ||
+	    (rc = mca_config_duration(cfg, "ocsp_validity", OCSP_VALIDITY_DEFAULT, &s->ocsp_validity)) != MCA_OK)
 		return rc;
-	if (rv->crl_validity < VALIDITY_MIN || rv->crl_validity > CRL_VALIDITY_MAX)
+	if (s->crl_validity < VALIDITY_MIN || s->crl_validity > CRL_VALIDITY_MAX)
 		return mca_err_set(MCA_ERR_CONFIG, "crl_validity must be between 2s and 31d");
-	if (rv->ocsp_validity < VALIDITY_MIN || rv->ocsp_validity > OCSP_VALIDITY_MAX)
+	if (s->ocsp_validity < VALIDITY_MIN || s->ocsp_validity > OCSP_VALIDITY_MAX)
 		return mca_err_set(MCA_ERR_CONFIG, "ocsp_validity must be between 2s and 7d");
+	return MCA_OK;
+}
+
+void
+api_revocation_settings_apply(struct api_ctx *ctx, const struct api_revocation_settings *s)
+{
+	struct api_revocation *rv = ctx->revocation;
+
+	if (rv == NULL)
+		return;
+	lock(&rv->crl_lock);
+	__atomic_store_n(&rv->crl_validity, s->crl_validity, __ATOMIC_RELAXED);
+	__atomic_store_n(&rv->ocsp_validity, s->ocsp_validity, __ATOMIC_RELAXED);
+	pthread_cond_signal(&rv->wake);		/* the next rebuild may be due sooner */
+	unlock(&rv->crl_lock);
+}
+
+static enum mca_err
+read_config(const struct mca_config *cfg, struct api_revocation *rv)
+{
+	struct api_revocation_settings s;
+	enum mca_err rc;
+
+	if ((rc = api_revocation_settings_load(cfg, &s)) != MCA_OK)
+		return rc;
+	rv->crl_validity = s.crl_validity;
+	rv->ocsp_validity = s.ocsp_validity;
 	return MCA_OK;
 }
 

@@ -12,6 +12,7 @@
  * changing the table takes effect at once.
  */
 #include "api/api.h"
+#include "api/parse.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -87,12 +88,14 @@ struct admin_input {
 static enum mca_err
 admin_input(struct api_request *r, json_t *body, struct admin_input *in)
 {
-	json_error_t jerr;
+	struct api_admin_in a;
 	enum mca_err rc;
 
-	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s?s, s?o}", "name", &in->name,
-	    "role", &in->role, "ttl", &in->ttl) != 0)
-		return mca_err_set(MCA_ERR_PARSE, "%s", jerr.text);
+	if ((rc = api_parse_admin(body, &a)) != MCA_OK)
+		return rc;
+	in->name = a.name;
+	in->role = a.role;
+	in->ttl = a.ttl;
 	/* Least privilege unless asked: a new operator reads. */
 	in->r = DB_ROLE_VIEWER;
 	if (in->role != NULL && (rc = db_admin_role_parse(in->role, &in->r)) != MCA_OK)
@@ -188,7 +191,6 @@ enum MHD_Result
 route_admin_token(struct api_request *r, const char *name)
 {
 	struct db_admin a = { 0 };
-	json_error_t jerr;
 	json_t *body = NULL, *v = NULL;
 	int64_t ttl, now = mca_now();
 	enum MHD_Result ret;
@@ -198,8 +200,8 @@ route_admin_token(struct api_request *r, const char *name)
 		return MHD_YES;
 	if (r->body.len > 0 && (body = api_json_body(r)) == NULL)
 		return MHD_YES;
-	if (body != NULL && json_unpack_ex(body, &jerr, JSON_STRICT, "{s?o}", "ttl", &v) != 0) {
-		ret = api_reply_error(r, 400, "malformed_json", "%s", jerr.text);
+	if (api_parse_ttl_only(body, &v) != MCA_OK) {
+		ret = api_reply_error(r, 400, "malformed_json", "%s", mca_err_detail());
 		goto out;
 	}
 	if ((rc = api_token_ttl(r, v, &ttl)) != MCA_OK) {
@@ -222,15 +224,13 @@ out:
 static enum mca_err
 remove_input(json_t *body, int *reason)
 {
-	json_error_t jerr;
-	const char *name = NULL;
+	const char *name;
+	enum mca_err rc;
 
 	*reason = DB_REASON_CESSATION;
-	if (body == NULL)
-		return MCA_OK;
-	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s?s}", "reason", &name) != 0)
-		return mca_err_set(MCA_ERR_PARSE, "%s", jerr.text);
-	return name != NULL ? api_reason_parse(name, reason) : MCA_OK;
+	if ((rc = api_parse_reason_only(body, &name)) != MCA_OK)
+		return rc;
+	return name != NULL ? api_parse_reason(name, reason) : MCA_OK;
 }
 
 enum MHD_Result
@@ -314,6 +314,7 @@ static enum mca_err
 admin_enroll_issue(struct api_request *r, struct admin_enroll *e, const char *csr,
     const json_t *ttl_v, bool names_requested)
 {
+	int64_t max_ttl = API_SETTING(r->ctx, admin_max_ttl);	/* one read: SIGHUP */
 	struct db_cert rec = { .service_id = 0, .kind = DB_CERT_ADMIN };
 	int64_t ttl;
 	enum mca_err rc;
@@ -332,7 +333,7 @@ admin_enroll_issue(struct api_request *r, struct admin_enroll *e, const char *cs
 		return mca_err_set(MCA_ERR_SAN_NOT_ALLOWED, "an admin certificate carries no DNS "
 		    "names or IP addresses, only its SPIFFE ID");
 	if ((rc = api_leaf_csr(&e->leaf, csr, CA_KEY_MASK_ALL)) != MCA_OK ||
-	    (rc = api_ttl(r, ttl_v, r->ctx->admin_max_ttl, r->ctx->admin_max_ttl, &ttl)) != MCA_OK)
+	    (rc = api_ttl(r, ttl_v, max_ttl, max_ttl, &ttl)) != MCA_OK)
 		return rc;
 	/* The CSR's subject and SANs are ignored: identity is the record's. */
 	e->leaf.req = (struct ca_leaf_req){ .spiffe_id = e->spiffe_id,

@@ -136,9 +136,9 @@ api_ttl(const struct api_request *r, const json_t *v, int64_t def, int64_t max, 
 	*ttl = def;
 	if (v != NULL && (rc = api_json_duration(v, "ttl", ttl)) != MCA_OK)
 		return rc;
-	if (*ttl < r->ctx->min_ttl)
+	if (*ttl < API_SETTING(r->ctx, min_ttl))
 		return mca_err_set(MCA_ERR_TTL, "ttl %llds is below the minimum of %llds",
-		    (long long)*ttl, (long long)r->ctx->min_ttl);
+		    (long long)*ttl, (long long)API_SETTING(r->ctx, min_ttl));
 	if (*ttl > max)	/* capped, as step-ca and Vault do */
 		*ttl = max;
 	return MCA_OK;
@@ -300,6 +300,9 @@ route_enroll(struct api_request *r, const char *arg)
 	enum mca_err rc;
 
 	(void)arg;
+	/* Before the token is even looked up: guessing costs the guesser. */
+	if (api_ratelimit_refuse(r, &ret))
+		return ret;
 	if ((body = api_json_body(r)) == NULL)
 		return MHD_YES;
 	e.now = mca_now();
@@ -312,7 +315,10 @@ route_enroll(struct api_request *r, const char *arg)
 	e.ttl = in.ttl;
 	e.dns = in.dns;
 	e.ips = in.ips;
-	if ((rc = enroll_token(r, &e)) == MCA_OK && e.admin_id != 0) {
+	rc = enroll_token(r, &e);
+	snprintf(r->service, sizeof(r->service), "%s", e.admin_id != 0 ? "_admin" :
+	    e.svc.name != NULL ? e.svc.name : "");	/* for metrics */
+	if (rc == MCA_OK && e.admin_id != 0) {
 		ret = api_admin_enroll(r, e.admin_id, e.hash, e.csr_text, e.ttl,
 		    e.dns != NULL || e.ips != NULL, e.now);
 		goto out;

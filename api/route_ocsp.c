@@ -12,6 +12,7 @@
  * revocation.c); with a nonce (RFC 8954), a fresh signature each time.
  */
 #include "api/api.h"
+#include "api/metrics.h"
 
 #include <string.h>
 #include <strings.h>
@@ -38,6 +39,7 @@ ocsp_error(struct api_request *r, enum ca_ocsp_error status, const char *why)
 	mca_log(status == CA_OCSP_MALFORMED_REQUEST ? MCA_LOG_INFO : MCA_LOG_ERROR, "OCSP request refused",
 	    "id", r->id, "why", why, "detail", mca_err_detail(), (const char *)NULL);
 	mca_buf_init(&out, 0, false);
+	api_metrics_ocsp(API_OCSP_ERROR, false);
 	if (ca_ocsp_error_response(status, &out) != MCA_OK)
 		ret = api_reply_error(r, 500, "internal", "internal error");
 	else
@@ -84,6 +86,7 @@ ocsp_answer(struct api_request *r, const unsigned char *der, size_t len)
 	int64_t now = mca_now(), validity = api_ocsp_validity(r->ctx);
 	bool ours = false, cacheable;
 	uint64_t gen;
+	int served = API_OCSP_UNKNOWN;
 	enum MHD_Result ret;
 
 	mca_buf_init(&out, 0, false);
@@ -94,7 +97,8 @@ ocsp_answer(struct api_request *r, const unsigned char *der, size_t len)
 	}
 	cacheable = !ca_ocsp_req_has_nonce(req) &&
 	    gnutls_hash_fast(GNUTLS_DIG_SHA256, der, len, key) == 0;
-	if (cacheable && api_ocsp_cache_get(r->ctx, key, now, &out)) {
+	if (cacheable && api_ocsp_cache_get(r->ctx, key, now, &out, &served)) {
+		api_metrics_ocsp((enum api_ocsp_served)served, true);
 		ret = ocsp_reply(r, &out);
 		goto out;
 	}
@@ -109,8 +113,11 @@ ocsp_answer(struct api_request *r, const unsigned char *der, size_t len)
 		ret = ocsp_error(r, CA_OCSP_INTERNAL_ERROR, "signing");
 		goto out;
 	}
+	served = a.status == CA_OCSP_GOOD ? API_OCSP_GOOD :
+	    a.status == CA_OCSP_REVOKED ? API_OCSP_REVOKED : API_OCSP_UNKNOWN;
 	if (cacheable)
-		api_ocsp_cache_put(r->ctx, key, serial, gen, now + validity / 2, &out);
+		api_ocsp_cache_put(r->ctx, key, serial, gen, now + validity / 2, &out, served);
+	api_metrics_ocsp((enum api_ocsp_served)served, false);
 	ret = ocsp_reply(r, &out);
 out:
 	mca_buf_free(&out);

@@ -50,9 +50,8 @@ renew_peer(struct api_request *r, struct renew *w)
 	size_t plen = strlen(r->ctx->admin_prefix);
 	enum mca_err rc;
 
-	if ((rc = api_auth_peer(r)) != MCA_OK)
-		return rc;
-	if ((rc = db_cert_get(r->ctx->db, r->peer.serial, w->now, &w->old)) != MCA_OK)
+	/* One read of the presented certificate's record serves both. */
+	if ((rc = api_auth_peer_record(r, &w->old)) != MCA_OK)
 		return rc;
 	switch (r->peer.kind) {
 	case DB_CERT_WORKLOAD:
@@ -162,7 +161,7 @@ renew_request(struct api_request *r, struct renew *w)
 {
 	bool admin = w->old.kind == DB_CERT_ADMIN;
 	uint32_t mask = admin ? CA_KEY_MASK_ALL : w->svc.key_types;
-	int64_t ttl, max = admin ? r->ctx->admin_max_ttl : w->svc.max_ttl;
+	int64_t ttl, max = admin ? API_SETTING(r->ctx, admin_max_ttl) : w->svc.max_ttl;
 	enum mca_err rc;
 
 	if ((rc = api_leaf_csr(&w->leaf, w->csr_text, mask)) != MCA_OK ||
@@ -219,7 +218,10 @@ route_renew(struct api_request *r, const char *arg)
 	memset(&w, 0, sizeof(w));
 	w.now = mca_now();
 	/* Who asks comes first: without a usable certificate the body is moot. */
-	if ((rc = renew_peer(r, &w)) != MCA_OK)
+	rc = renew_peer(r, &w);
+	snprintf(r->service, sizeof(r->service), "%s", w.svc.name != NULL ? w.svc.name :
+	    r->peer.verified && r->peer.admin ? "_admin" : "");	/* for metrics */
+	if (rc != MCA_OK)
 		goto refused;
 	if ((body = api_json_body(r)) == NULL) {
 		ret = MHD_YES;

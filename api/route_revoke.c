@@ -12,52 +12,14 @@
  * (api_revocation_changed).
  */
 #include "api/api.h"
+#include "api/parse.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ca/common/log.h"
 #include "ca/common/timefmt.h"
-
-/* RFC 5280 5.3.1 reason code from a name (NULL: unspecified).  meshca's
- * revocations are final: certificateHold (a suspension) and removeFromCRL
- * (delta CRLs only) are refused. */
-enum mca_err
-api_reason_parse(const char *name, int *code)
-{
-	enum mca_err rc;
-
-	*code = DB_REASON_UNSPECIFIED;
-	if (name == NULL)
-		return MCA_OK;
-	if ((rc = ca_crl_reason_parse(name, code)) != MCA_OK)
-		return mca_err_set(MCA_ERR_INVALID, "RFC 5280 5.3.1: unknown reason '%.40s' (use unspecified, "
-		    "keyCompromise, affiliationChanged, superseded, cessationOfOperation, "
-		    "privilegeWithdrawn, ...)", name);
-	if (*code == 6 || *code == 8)
-		return mca_err_set(MCA_ERR_INVALID, "RFC 5280 5.3.1: %s is not accepted: meshca revocations "
-		    "are permanent", name);
-	return MCA_OK;
-}
-
-/* Lowercase hex of at most 20 bytes (RFC 5280 4.1.2.2), into out. */
-static enum mca_err
-serial_normalize(const char *in, char out[CA_SERIAL_HEX_MAX])
-{
-	size_t n = strlen(in);
-
-	if (n == 0 || n > CA_SERIAL_HEX_MAX - 1)
-		return mca_err_set(MCA_ERR_INVALID, "RFC 5280 4.1.2.2: a serial is 1 to 20 bytes in hex");
-	for (size_t i = 0; i < n; i++) {
-		if (!isxdigit((unsigned char)in[i]))
-			return mca_err_set(MCA_ERR_INVALID, "serial must be hexadecimal");
-		out[i] = (char)tolower((unsigned char)in[i]);
-	}
-	out[n] = '\0';
-	return MCA_OK;
-}
 
 static void
 log_revoked(struct api_request *r, const char *serial, int reason, const char *what)
@@ -95,6 +57,8 @@ revoke_reply(struct api_request *r, const char *serial, bool newly)
 
 	if ((rc = db_cert_get(r->ctx->db, serial, mca_now(), &c)) != MCA_OK)
 		return api_reply_err(r, rc);
+	snprintf(r->service, sizeof(r->service), "%s", c.service != NULL ? c.service :
+	    c.kind == DB_CERT_ADMIN ? "_admin" : c.kind == DB_CERT_SERVER ? "_server" : "");	/* for metrics */
 	if ((o = api_cert_json(&c, false)) != NULL &&
 	    json_object_set_new(o, "already_revoked", json_boolean(!newly)) != 0) {
 		json_decref(o);
@@ -125,8 +89,7 @@ enum MHD_Result
 route_revoke(struct api_request *r, const char *arg)
 {
 	char serial[CA_SERIAL_HEX_MAX];
-	const char *serial_in = NULL, *reason_in = NULL;
-	json_error_t jerr;
+	struct api_revoke_in in;
 	json_t *body;
 	bool newly = false;
 	int reason;
@@ -136,13 +99,12 @@ route_revoke(struct api_request *r, const char *arg)
 	(void)arg;
 	if ((body = api_json_body(r)) == NULL)
 		return MHD_YES;
-	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s?s}", "serial", &serial_in,
-	    "reason", &reason_in) != 0) {
-		ret = api_reply_error(r, 400, "malformed_json", "%s", jerr.text);
+	if (api_parse_revoke(body, &in) != MCA_OK) {
+		ret = api_reply_error(r, 400, "malformed_json", "%s", mca_err_detail());
 		goto out;
 	}
-	if ((rc = serial_normalize(serial_in, serial)) != MCA_OK ||
-	    (rc = api_reason_parse(reason_in, &reason)) != MCA_OK) {
+	if ((rc = api_parse_serial(in.serial, serial)) != MCA_OK ||
+	    (rc = api_parse_reason(in.reason, &reason)) != MCA_OK) {
 		ret = api_reply_err(r, rc);
 		goto out;
 	}
@@ -172,21 +134,14 @@ out:
 static enum mca_err
 disable_input(json_t *body, bool *revoke, int *reason)
 {
-	json_error_t jerr;
-	const char *name = NULL;
-	int flag = 0;
+	struct api_disable_in in;
 	enum mca_err rc;
 
-	*revoke = false;
 	*reason = DB_REASON_CESSATION;
-	if (body == NULL)
-		return MCA_OK;
-	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s?b, s?s}", "revoke", &flag, "reason", &name) != 0)
-		return mca_err_set(MCA_ERR_PARSE, "%s", jerr.text);
-	*revoke = flag != 0;
-	if (name != NULL && (rc = api_reason_parse(name, reason)) != MCA_OK)
+	if ((rc = api_parse_disable(body, &in)) != MCA_OK)
 		return rc;
-	return MCA_OK;
+	*revoke = in.revoke;
+	return in.reason != NULL ? api_parse_reason(in.reason, reason) : MCA_OK;
 }
 
 static enum MHD_Result

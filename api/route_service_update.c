@@ -15,6 +15,7 @@
  * allowed).
  */
 #include "api/api.h"
+#include "api/parse.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -23,43 +24,6 @@
 #include "ca/common/timefmt.h"
 
 #define UPDATE_TRIES	5
-
-struct update_input {
-	const char	*spiffe_id;
-	json_t		*dns, *add_dns, *remove_dns;
-	json_t		*ips, *add_ips, *remove_ips;
-	json_t		*default_ttl, *max_ttl, *key_types;
-	int		 allow_wildcards;	/* -1: unchanged */
-};
-
-static enum mca_err
-input_parse(json_t *body, struct update_input *in)
-{
-	json_error_t jerr;
-	json_t *aw = NULL;
-
-	memset(in, 0, sizeof(*in));
-	in->allow_wildcards = -1;
-	if (json_unpack_ex(body, &jerr, JSON_STRICT,
-	    "{s?s, s?o, s?o, s?o, s?o, s?o, s?o, s?o, s?o, s?o, s?o}",
-	    "spiffe_id", &in->spiffe_id, "dns_names", &in->dns, "add_dns_names", &in->add_dns,
-	    "remove_dns_names", &in->remove_dns, "ip_addresses", &in->ips,
-	    "add_ip_addresses", &in->add_ips, "remove_ip_addresses", &in->remove_ips,
-	    "default_ttl", &in->default_ttl, "max_ttl", &in->max_ttl,
-	    "key_types", &in->key_types, "allow_wildcards", &aw) != 0)
-		return mca_err_set(MCA_ERR_PARSE, "%s", jerr.text);
-	if (aw != NULL && !json_is_boolean(aw))
-		return mca_err_set(MCA_ERR_PARSE, "allow_wildcards must be true or false");
-	if (aw != NULL)
-		in->allow_wildcards = json_is_true(aw);
-	if (in->dns != NULL && (in->add_dns != NULL || in->remove_dns != NULL))
-		return mca_err_set(MCA_ERR_INVALID, "dns_names replaces the list: do not combine "
-		    "it with add_dns_names or remove_dns_names");
-	if (in->ips != NULL && (in->add_ips != NULL || in->remove_ips != NULL))
-		return mca_err_set(MCA_ERR_INVALID, "ip_addresses replaces the list: do not "
-		    "combine it with add_ip_addresses or remove_ip_addresses");
-	return MCA_OK;
-}
 
 /* The stored list (text) as a SAN set, less what `remove` names. */
 static enum mca_err
@@ -112,7 +76,7 @@ removals_present(char *const *list, size_t n, const struct ca_sans *remove, cons
 
 /* The new DNS and IP lists as one SAN set. */
 static enum mca_err
-update_sans(const struct update_input *in, const struct db_service *old, struct ca_sans *out)
+update_sans(const struct api_service_update_in *in, const struct db_service *old, struct ca_sans *out)
 {
 	struct ca_sans rm = { 0 };
 	enum mca_err rc;
@@ -137,7 +101,7 @@ update_sans(const struct update_input *in, const struct db_service *old, struct 
 }
 
 static enum mca_err
-update_ttls(const struct api_request *r, const struct update_input *in, struct db_service *svc)
+update_ttls(const struct api_request *r, const struct api_service_update_in *in, struct db_service *svc)
 {
 	enum mca_err rc;
 
@@ -147,9 +111,9 @@ update_ttls(const struct api_request *r, const struct update_input *in, struct d
 	if (in->max_ttl != NULL &&
 	    (rc = api_json_duration(in->max_ttl, "max_ttl", &svc->max_ttl)) != MCA_OK)
 		return rc;
-	if (svc->default_ttl < r->ctx->min_ttl)
+	if (svc->default_ttl < API_SETTING(r->ctx, min_ttl))
 		return mca_err_set(MCA_ERR_TTL, "default_ttl %llds is below the minimum of %llds",
-		    (long long)svc->default_ttl, (long long)r->ctx->min_ttl);
+		    (long long)svc->default_ttl, (long long)API_SETTING(r->ctx, min_ttl));
 	if (svc->max_ttl < svc->default_ttl)
 		return mca_err_set(MCA_ERR_TTL, "max_ttl %llds is below default_ttl %llds",
 		    (long long)svc->max_ttl, (long long)svc->default_ttl);
@@ -158,7 +122,7 @@ update_ttls(const struct api_request *r, const struct update_input *in, struct d
 
 /* svc = old with the changes of in, validated as at creation. */
 static enum mca_err
-update_apply(const struct api_request *r, const struct update_input *in,
+update_apply(const struct api_request *r, const struct api_service_update_in *in,
     const struct db_service *old, struct db_service *svc)
 {
 	struct ca_sans sans = { 0 };
@@ -236,7 +200,7 @@ update_detail(const struct db_service *o, const struct db_service *n)
 
 /* One read-modify-write attempt; MCA_ERR_CONFLICT asks for another. */
 static enum mca_err
-update_once(struct api_request *r, const char *name, const struct update_input *in,
+update_once(struct api_request *r, const char *name, const struct api_service_update_in *in,
     struct db_service *svc)
 {
 	struct db_service old = { 0 };
@@ -265,7 +229,7 @@ out:
 enum MHD_Result
 route_service_update(struct api_request *r, const char *name)
 {
-	struct update_input in;
+	struct api_service_update_in in;
 	struct db_service svc = { 0 };
 	json_t *body;
 	enum MHD_Result ret;
@@ -273,7 +237,7 @@ route_service_update(struct api_request *r, const char *name)
 
 	if (!api_require_admin(r) || (body = api_json_body(r)) == NULL)
 		return MHD_YES;
-	if ((rc = input_parse(body, &in)) == MCA_ERR_PARSE) {
+	if ((rc = api_parse_service_update(body, &in)) == MCA_ERR_PARSE) {
 		ret = api_reply_error(r, 400, "malformed_json", "%s", mca_err_detail());
 		goto out;
 	}

@@ -62,16 +62,16 @@ service_ttls(struct api_ctx *ctx, const struct api_service_in *in, struct db_ser
 {
 	enum mca_err rc;
 
-	svc->default_ttl = ctx->default_ttl;
+	svc->default_ttl = API_SETTING(ctx, default_ttl);
 	if (in->default_ttl != NULL &&
 	    (rc = api_json_duration(in->default_ttl, "default_ttl", &svc->default_ttl)) != MCA_OK)
 		return rc;
 	svc->max_ttl = svc->default_ttl > API_DEFAULT_MAX_TTL ? svc->default_ttl : API_DEFAULT_MAX_TTL;
 	if (in->max_ttl != NULL && (rc = api_json_duration(in->max_ttl, "max_ttl", &svc->max_ttl)) != MCA_OK)
 		return rc;
-	if (svc->default_ttl < ctx->min_ttl)
+	if (svc->default_ttl < API_SETTING(ctx, min_ttl))
 		return mca_err_set(MCA_ERR_TTL, "default_ttl %llds is below the minimum of %llds",
-		    (long long)svc->default_ttl, (long long)ctx->min_ttl);
+		    (long long)svc->default_ttl, (long long)API_SETTING(ctx, min_ttl));
 	if (svc->max_ttl < svc->default_ttl)
 		return mca_err_set(MCA_ERR_TTL, "max_ttl %llds is below default_ttl %llds",
 		    (long long)svc->max_ttl, (long long)svc->default_ttl);
@@ -212,13 +212,11 @@ route_service_get(struct api_request *r, const char *name)
 static enum mca_err
 token_ttl(struct api_request *r, json_t *body, int64_t *ttl)
 {
-	json_error_t jerr;
-	json_t *v = NULL;
+	json_t *v;
+	enum mca_err rc;
 
-	if (body == NULL)
-		return api_token_ttl(r, NULL, ttl);
-	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s?o}", "ttl", &v) != 0)
-		return mca_err_set(MCA_ERR_PARSE, "%s", jerr.text);
+	if ((rc = api_parse_ttl_only(body, &v)) != MCA_OK)
+		return rc;
 	return api_token_ttl(r, v, ttl);
 }
 

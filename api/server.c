@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -20,8 +21,6 @@
 
 /* TLS 1.3 preferred, 1.2 the floor (DESIGN: HTTPS only). */
 #define API_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"
-#define API_CONN_TIMEOUT 30	/* seconds of inactivity before a connection is closed */
-#define API_CONN_LIMIT 1024
 
 struct api_server {
 	struct MHD_Daemon	*daemon;
@@ -114,8 +113,13 @@ dispatch(struct api_request *r)
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		if (!route_match(routes[i].pattern, r->path, arg, sizeof(arg)))
 			continue;
-		if (strcmp(routes[i].method, r->method) == 0)
+		if (strcmp(routes[i].method, r->method) == 0) {
+			/* Issuing requests queue for the worker pool (workers.c). */
+			if ((routes[i].handler == route_enroll || routes[i].handler == route_renew) &&
+			    api_workers_submit(r->ctx->workers, r, routes[i].handler))
+				return MHD_YES;
 			return routes[i].handler(r, strchr(routes[i].pattern, '*') ? arg : NULL);
+		}
 		n += (size_t)snprintf(allow + n, sizeof(r->allow) - n, "%s%s", n ? ", " : "", routes[i].method);
 		if (n >= sizeof(r->allow))
 			n = sizeof(r->allow) - 1;
@@ -141,7 +145,7 @@ request_new(struct api_ctx *ctx, struct MHD_Connection *conn, const char *method
 	r->conn = conn;
 	r->method = method;
 	r->start_us = mca_monotonic_us();
-	mca_buf_init(&r->body, API_MAX_BODY, false);
+	mca_buf_init(&r->body, ctx->limits.max_body, false);
 	/* Paths longer than any route are cut: they match nothing (404). */
 	snprintf(r->path, sizeof(r->path), "%s", url);
 	if (gnutls_rnd(GNUTLS_RND_NONCE, rnd, sizeof(rnd)) == 0)
@@ -179,9 +183,11 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		/* Refuse a declared oversize body before reading any of it. */
 		if (declared_too_big(conn))
 			return api_reply_error(r, 413, "body_too_large",
-			    "request body exceeds %d bytes", API_MAX_BODY);
+			    "request body exceeds %zu bytes", r->ctx->limits.max_body);
 		return MHD_YES;
 	}
+	if (r->offloaded)		/* resumed: the worker's reply */
+		return api_workers_deliver(r);
 	if (r->replied) {		/* discard the rest of a refused upload */
 		*upload_size = 0;
 		return MHD_YES;
@@ -203,7 +209,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		return MHD_YES;
 	}
 	if (r->too_big)
-		return api_reply_error(r, 413, "body_too_large", "request body exceeds %d bytes", API_MAX_BODY);
+		return api_reply_error(r, 413, "body_too_large", "request body exceeds %zu bytes",
+		    r->ctx->limits.max_body);
 	return dispatch(r);
 }
 
@@ -217,6 +224,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_Re
 	(void)cls;
 	if (r == NULL)
 		return;
+	api_conns_touch(r->ctx->conns, conn);	/* the next request's time starts now */
 	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci != NULL && ci->client_addr != NULL) {
 		const struct sockaddr *sa = ci->client_addr;
@@ -235,11 +243,24 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_Re
 	    "aborted", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? NULL : "true",
 	    (const char *)NULL);
 	api_metrics_request(r->method, route_label(r->path), r->status,
-	    mca_monotonic_us() - r->start_us);
+	    mca_monotonic_us() - r->start_us, r->service, r->error_code);
 	r->ctx->inflight--;
 	mca_buf_free(&r->body);
 	free(r);
 	*con_cls = NULL;
+}
+
+/* Connection start and end: session tickets (resume.c), then the
+ * per-connection request watchdog (conn_limits.c). */
+static void
+on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+    enum MHD_ConnectionNotificationCode code)
+{
+	struct api_ctx *ctx = cls;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED)
+		api_resume_enable(conn);
+	api_conns_notify(ctx->conns, conn, socket_context, code);
 }
 
 static void
@@ -307,13 +328,40 @@ server_trust_pem(struct api_server *s)
 	return MCA_OK;
 }
 
+/* Every connection is a descriptor: lift the soft limit (1024 under
+ * systemd by default) toward max_connections, up to the hard limit. */
+static void
+server_nofile(const struct api_limits *lim)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)lim->max_connections + 256;	/* database, keys, logs, metrics */
+	char have[32];
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? rl.rlim_max : want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want) {
+		snprintf(have, sizeof(have), "%llu", (unsigned long long)rl.rlim_cur);
+		mca_log(MCA_LOG_WARN, "open file limit below max_connections; connections past it are "
+		    "refused at accept (raise LimitNOFILE)", "limit", have, (const char *)NULL);
+	}
+}
+
 static void
 server_free(struct api_server *s)
 {
 	if (s == NULL)
 		return;
+	/* Before the daemon: it must not stop with a connection suspended;
+	 * the pool runs what is queued and resumes each. */
+	api_workers_stop(s->ctx->workers);
+	s->ctx->workers = NULL;
 	if (s->daemon != NULL)
 		MHD_stop_daemon(s->daemon);
+	/* After the daemon: its last connections are notified closed. */
+	api_conns_stop(s->ctx->conns);
+	s->ctx->conns = NULL;
+	api_resume_free();
 	mca_buf_free(&s->trust_pem);
 	free(s);
 }
@@ -331,7 +379,7 @@ api_server_start(struct api_ctx *ctx, const struct api_listen *l, struct api_ser
 	 * connection avoids it too, at about twice the memory per idle
 	 * connection.  Figures: tests/bench/README.md. */
 	unsigned int flags = MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-	    MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	    MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	const union MHD_DaemonInfo *info;
 	enum mca_err rc = MCA_ERR_NOMEM;
 
@@ -351,8 +399,12 @@ api_server_start(struct api_ctx *ctx, const struct api_listen *l, struct api_ser
 		rc = mca_err_set(MCA_ERR_CONFIG, "bad listen address %s", l->host);
 		goto out;
 	}
-	if ((rc = server_trust_pem(s)) != MCA_OK)
+	if ((rc = server_trust_pem(s)) != MCA_OK ||
+	    (rc = api_conns_start(ctx->limits.request_timeout, &ctx->conns)) != MCA_OK ||
+	    (rc = api_workers_start(0, &ctx->workers)) != MCA_OK ||
+	    (rc = api_resume_init()) != MCA_OK)
 		goto out;
+	server_nofile(&ctx->limits);
 	s->daemon = MHD_start_daemon(flags, l->port, NULL, NULL, on_request, ctx,
 	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,	/* first, to see all */
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
@@ -362,8 +414,14 @@ api_server_start(struct api_ctx *ctx, const struct api_listen *l, struct api_ser
 	    MHD_OPTION_HTTPS_MEM_TRUST, (const char *)s->trust_pem.data,
 	    MHD_OPTION_HTTPS_PRIORITIES, API_TLS_PRIORITIES,
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)2,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)API_CONN_TIMEOUT,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)API_CONN_LIMIT,
+	    /* Limits (conn_limits.h, meshcad(8)): idle seconds, connections in
+	     * all and per client address, and the per-connection buffer that
+	     * holds the request line and headers (431 beyond). */
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)ctx->limits.idle_timeout,
+	    MHD_OPTION_CONNECTION_LIMIT, ctx->limits.max_connections,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, ctx->limits.max_per_ip,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, ctx->limits.max_header,
+	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, ctx,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, ctx,
 	    MHD_OPTION_END);
 	if (s->daemon == NULL) {

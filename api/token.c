@@ -50,7 +50,7 @@ api_token_ttl(const struct api_request *r, const json_t *v, int64_t *ttl)
 {
 	enum mca_err rc;
 
-	*ttl = r->ctx->token_ttl;
+	*ttl = API_SETTING(r->ctx, token_ttl);
 	if (v != NULL && (rc = api_json_duration(v, "ttl", ttl)) != MCA_OK)
 		return rc;
 	if (*ttl > API_MAX_TOKEN_TTL)

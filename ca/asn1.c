@@ -259,6 +259,20 @@ ca_asn1_write_sigalg(asn1_node n, const char *name, gnutls_sign_algorithm_t alg)
 	    ca_asn1_write(n, sub, NULL, 0);
 }
 
+/* What ca_sign is given: a TBSCertList's first element is its version
+ * INTEGER (RFC 5280 5.1), a ResponseData's its [0] version or [1]/[2]
+ * responderID (RFC 6960 4.2.1).  The signer process checks the whole
+ * structure; this only names the request. */
+static enum ca_signreq_type
+tbs_type(const unsigned char *tbs, size_t len)
+{
+	size_t off = 2;
+
+	if (len > 2 && (tbs[1] & 0x80))
+		off += tbs[1] & 0x7f;	/* long-form length octets */
+	return off < len && tbs[off] == 0x02 ? CA_SIGNREQ_CRL : CA_SIGNREQ_OCSP;
+}
+
 enum mca_err
 ca_sign(const struct ca_key *k, gnutls_sign_algorithm_t alg, const unsigned char *tbs,
     size_t len, gnutls_datum_t *sig)
@@ -268,6 +282,8 @@ ca_sign(const struct ca_key *k, gnutls_sign_algorithm_t alg, const unsigned char
 
 	if (len > UINT32_MAX)
 		return mca_err_set(MCA_ERR_TOOBIG, "data to sign too large");
+	if (k->remote != NULL)
+		return ca_remote_sign(k, tbs_type(tbs, len), alg, tbs, len, sig);
 	/* sign_data2 with an explicit algorithm: Ed25519 has no separate hash. */
 	if ((r = gnutls_privkey_sign_data2(k->priv, alg, 0, &d, sig)) < 0)
 		return mca_err_set(MCA_ERR_SIGN, "signing: %s", gnutls_strerror(r));

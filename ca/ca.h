@@ -56,6 +56,22 @@ enum mca_err ca_key_load(const char *path, const char *passphrase, struct ca_key
 /* Writes PKCS#8 PEM, encrypted (PBES2, AES-256) when passphrase != NULL,
  * atomically with mode 0600. */
 enum mca_err ca_key_save(const struct ca_key *k, const char *path, const char *passphrase) MCA_WUR;
+/*
+ * PKCS#11 (RFC 7512 URIs; GnuTLS through p11-kit's configured modules).
+ * ca_key_load also takes a "pkcs11:" URI naming a private key object, the
+ * passphrase then being the token's user PIN (kept with the key for the
+ * module's re-logins, wiped by ca_key_free).  Such a key signs inside
+ * the token and cannot be saved.
+ */
+#define CA_PKCS11_PREFIX	"pkcs11:"
+bool ca_key_is_pkcs11_uri(const char *path);
+/* Generates a key of type t inside the token of uri (which must name the
+ * object: "pkcs11:token=T;object=LABEL"), private, sensitive and not
+ * extractable (PKCS#11 CKA_PRIVATE, CKA_SENSITIVE, CKA_EXTRACTABLE false),
+ * logging in with pin, and loads it.  MCA_ERR_EXISTS when the token
+ * already holds an object with that label. */
+enum mca_err ca_key_generate_pkcs11(enum ca_key_type t, const char *uri, const char *pin,
+    struct ca_key **out) MCA_WUR;
 enum ca_key_type ca_key_get_type(const struct ca_key *k);
 void ca_key_free(struct ca_key *k);
 
@@ -222,6 +238,56 @@ bool ca_signer_constrained(const struct ca_signer *s);
  * signing, so meshcad refuses what relying parties would. */
 enum mca_err ca_signer_names_check(const struct ca_signer *s, const char *uri,
     const struct ca_sans *sans) MCA_WUR;
+
+/* ---- the signer process (signer_serve.c, signer_remote.c) -----------
+ *
+ * meshcad keeps the intermediate key out of the process that parses
+ * network input.  A child process opens the key with ca_signer_open (a
+ * file or a PKCS#11 token) and runs ca_signer_serve on one end of a
+ * socketpair; meshcad opens the other end with ca_signer_open_remote and
+ * uses the signer as any other: ca_issue_leaf, ca_crl_build,
+ * ca_ocsp_respond and ca_signer_sign send the to-be-signed bytes to the
+ * child, which signs only what ca_signer_check admits.
+ */
+enum ca_signreq_type {
+	CA_SIGNREQ_CERT = 1,	/* RFC 5280 4.1 TBSCertificate */
+	CA_SIGNREQ_CRL,		/* RFC 5280 5.1 TBSCertList */
+	CA_SIGNREQ_OCSP,	/* RFC 6960 4.2.1 ResponseData */
+	CA_SIGNREQ_AUDIT,	/* meshcad's audit checkpoint (db/audit_hash.c) */
+	CA_SIGNREQ_MAX
+};
+
+/* Largest to-be-signed structure the child reads (a CRL can be large). */
+#define CA_SIGNREQ_MAX_BYTES	(64u * 1024 * 1024)
+/* How long meshcad waits for one signature before declaring the signer gone. */
+#define CA_SIGNER_TIMEOUT_S	30
+/* The audit checkpoint the child signs: this label, then seq (u64),
+ * head hash (32 bytes), time (u64): DB_AUDIT_TBS_LEN in db/db.h. */
+#define CA_AUDIT_LABEL		"meshca-audit-checkpoint-v1"
+#define CA_AUDIT_TBS_LEN	(26 + 8 + 32 + 8)
+
+/* Whether the child would sign tbs as a request of type t for s: a
+ * well-formed (strict DER) structure of that type, issued by s's
+ * certificate (issuer or responderID), with s's signature algorithm,
+ * and, for a certificate, basicConstraints cA FALSE and no keyCertSign
+ * or cRLSign key usage.  MCA_ERR_SIGN with the reason otherwise. */
+enum mca_err ca_signer_check(const struct ca_signer *s, enum ca_signreq_type t,
+    const unsigned char *tbs, size_t len) MCA_WUR;
+/* Child: tells the parent the key is loaded (rc MCA_OK) or why not. */
+enum mca_err ca_signer_hello(int fd, enum mca_err rc, const char *detail) MCA_WUR;
+/* Child: answers requests on fd until the parent closes it (MCA_OK) or
+ * breaks the framing (MCA_ERR_PARSE, after a refusal).  Refused
+ * requests get a reason and the loop goes on. */
+enum mca_err ca_signer_serve(const struct ca_signer *s, int fd) MCA_WUR;
+/* Parent: the intermediate and root certificates, and the child on fd
+ * (taken: closed by ca_signer_free).  Waits for the child's hello and
+ * fails with the child's reason (MCA_ERR_PASSPHRASE, ...) when it could
+ * not load the key.  A child that dies later makes every signature fail
+ * with MCA_ERR_SIGNER_UNAVAILABLE; nothing restarts it. */
+enum mca_err ca_signer_open_remote(const char *intermediate_cert, const char *root_cert,
+    int fd, struct ca_signer **out) MCA_WUR;
+/* False once a remote signer's child has gone (in-process: always true). */
+bool ca_signer_available(const struct ca_signer *s);
 
 /* ---- issuance (issue.c) --------------------------------------------- */
 

@@ -21,10 +21,14 @@
 /* Leaf and CA certificates are backdated to absorb clock skew. */
 #define CA_BACKDATE		60
 
+struct ca_remote;
+
 struct ca_key {
-	gnutls_x509_privkey_t	 x509;	/* for export (PKCS#8) */
-	gnutls_privkey_t	 priv;	/* for signing */
+	gnutls_x509_privkey_t	 x509;	/* for export (PKCS#8); NULL for a token or remote key */
+	gnutls_privkey_t	 priv;	/* for signing; a placeholder for a remote key */
 	enum ca_key_type	 type;
+	struct ca_remote	*remote;	/* set: the key lives in the signer process */
+	char			*pin;	/* a PKCS#11 key's PIN, for re-logins (wiped on free) */
 };
 
 struct ca_cert {
@@ -53,6 +57,35 @@ gnutls_digest_algorithm_t ca_key_digest(const struct ca_key *k);
 gnutls_sign_algorithm_t ca_key_type_sign_algo(enum ca_key_type t);
 /* Whether k is the private half of the key in crt (RFC 5280 4.1.2.7 SPKI). */
 enum mca_err ca_key_matches_crt(const struct ca_key *k, gnutls_x509_crt_t crt) MCA_WUR;
+
+/* signer_remote.c: the network side of the signer process.  For a
+ * remote key, ca_crt_sign, ca_sign and ca_signer_sign send the
+ * to-be-signed bytes over the socket instead of using priv. */
+enum mca_err ca_remote_crt_sign(gnutls_x509_crt_t crt, gnutls_x509_crt_t issuer,
+    const struct ca_key *key, gnutls_datum_t *der) MCA_WUR;
+enum mca_err ca_remote_sign(const struct ca_key *key, enum ca_signreq_type t,
+    gnutls_sign_algorithm_t alg, const unsigned char *tbs, size_t len,
+    gnutls_datum_t *sig) MCA_WUR;
+void ca_remote_free(struct ca_remote *r);
+/* A key that signs through the child on fd (taken), of the type of
+ * crt's public key, once the child's hello says its key is loaded. */
+enum mca_err ca_remote_key_new(int fd, gnutls_x509_crt_t crt, struct ca_key **out) MCA_WUR;
+bool ca_remote_available(const struct ca_remote *r);	/* NULL: true */
+
+/* signer_serve.c: the framing both sides share.  A request is an 8-byte
+ * header (length of the TBS bytes, big-endian u32; version; type;
+ * signature algorithm, big-endian u16) and the TBS bytes.  A reply is an
+ * 8-byte header (length, u32; status: 0 signed, 1 refused; 3 zero
+ * bytes) and the signature or, when refused, a reason in text. */
+#define CA_SIGNREQ_VERSION	1
+#define CA_SIGNREQ_HDR		8
+#define CA_SIGNREP_MAX		4096	/* a signature or a reason */
+enum mca_err ca_fd_write_all(int fd, const void *p, size_t n) MCA_WUR;
+/* Reads exactly n bytes; MCA_ERR_IO on error, timeout or end of file
+ * (*eof true when the peer closed before the first byte). */
+enum mca_err ca_fd_read_all(int fd, void *p, size_t n, bool *eof) MCA_WUR;
+void ca_put_u32(unsigned char *p, uint32_t v);
+uint32_t ca_get_u32(const unsigned char *p);
 
 /* names.c */
 /* Appends a binary address (len 4 or 16); duplicates ignored, CA_MAX_SANS. */

@@ -88,6 +88,8 @@ ca_crt_sign(gnutls_x509_crt_t crt, gnutls_x509_crt_t issuer, const struct ca_key
 {
 	int r;
 
+	if (key->remote != NULL)	/* the key is in the signer process */
+		return ca_remote_crt_sign(crt, issuer, key, der);
 	if ((r = gnutls_x509_crt_privkey_sign(crt, issuer, key->priv, ca_key_digest(key), 0)) < 0)
 		return mca_err_set(MCA_ERR_SIGN, "signing the certificate: %s",
 		    gnutls_strerror(r));

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <gnutls/pkcs11.h>
+
 #include "ca/common/fileio.h"
 
 #define KEY_MIN_RSA_BITS	2048	/* NIST SP 800-131A */
@@ -91,6 +93,8 @@ ca_key_mask_parse(const char *s, uint32_t *mask)
 	*mask = m;
 	return MCA_OK;
 }
+
+static enum mca_err key_pkcs11_load(const char *uri, const char *pin, struct ca_key **out) MCA_WUR;
 
 static enum mca_err
 rsa_classify(gnutls_pubkey_t pub, enum ca_key_type *out)
@@ -313,6 +317,8 @@ ca_key_load(const char *path, const char *passphrase, struct ca_key **out)
 	mca_buf_init(&file, CA_FILE_MAX, true);
 	if (path == NULL || out == NULL)
 		return mca_err_set(MCA_ERR_INVALID, "no key path");
+	if (ca_key_is_pkcs11_uri(path))
+		return key_pkcs11_load(path, passphrase, out);
 	if ((rc = mca_file_read(path, CA_FILE_MAX, &file)) != MCA_OK)
 		goto out;
 	rc = MCA_ERR_NOMEM;
@@ -350,6 +356,9 @@ ca_key_save(const struct ca_key *k, const char *path, const char *passphrase)
 
 	if (k == NULL || path == NULL)
 		return mca_err_set(MCA_ERR_INVALID, "no key or path");
+	if (k->x509 == NULL)
+		return mca_err_set(MCA_ERR_INVALID, "a key held in a token or by the signer "
+		    "process cannot be saved to a file");
 	if (passphrase != NULL && *passphrase == '\0')
 		return mca_err_set(MCA_ERR_PASSPHRASE, "empty passphrase: give none to "
 		    "write an unencrypted key");
@@ -361,6 +370,144 @@ ca_key_save(const struct ca_key *k, const char *path, const char *passphrase)
 	gnutls_memset(pem.data, 0, pem.size);
 	gnutls_free(pem.data);
 	return rc;
+}
+
+/* ---- PKCS#11 --------------------------------------------------------- */
+
+#define PKCS11_URI_MAX		1024
+#define PKCS11_LABEL_MAX	64
+
+bool
+ca_key_is_pkcs11_uri(const char *path)
+{
+	return path != NULL && strncmp(path, CA_PKCS11_PREFIX, sizeof(CA_PKCS11_PREFIX) - 1) == 0;
+}
+
+/* The PIN, once: a wrong PIN is not retried, each try counts towards
+ * the token's lockout. */
+static int
+key_pin_cb(void *userdata, int attempt, const char *token_url, const char *token_label,
+    unsigned int flags, char *pin, size_t pin_max)
+{
+	const char *p = userdata;
+	size_t n;
+
+	(void)token_url, (void)token_label, (void)flags;
+	if (p == NULL || attempt > 0 || (n = strlen(p)) >= pin_max)
+		return -1;
+	memcpy(pin, p, n + 1);
+	return 0;
+}
+
+/* RFC 7512: meshca takes the PIN from a file or credential only, never
+ * from the URI (which lands in configuration files and logs). */
+static enum mca_err
+pkcs11_uri_check(const char *uri)
+{
+	if (strlen(uri) > PKCS11_URI_MAX)
+		return mca_err_set(MCA_ERR_CONFIG, "PKCS#11 URI longer than %d bytes", PKCS11_URI_MAX);
+	if (strstr(uri, "pin-value") != NULL || strstr(uri, "pin-source") != NULL)
+		return mca_err_set(MCA_ERR_CONFIG, "RFC 7512 2.3: meshca does not take a PIN in "
+		    "the URI (pin-value, pin-source); give it in a file");
+	return MCA_OK;
+}
+
+static enum mca_err
+key_pkcs11_load(const char *uri, const char *pin, struct ca_key **out)
+{
+	struct ca_key *k = NULL;
+	gnutls_pubkey_t pub = NULL;
+	enum mca_err rc;
+	int r;
+
+	if ((rc = pkcs11_uri_check(uri)) != MCA_OK)
+		return rc;
+	rc = MCA_ERR_NOMEM;
+	if ((k = calloc(1, sizeof(*k))) == NULL ||
+	    (pin != NULL && (k->pin = strdup(pin)) == NULL) ||
+	    gnutls_privkey_init(&k->priv) < 0)
+		goto out;
+	gnutls_privkey_set_pin_function(k->priv, key_pin_cb, k->pin);
+	if ((r = gnutls_privkey_import_url(k->priv, uri, 0)) < 0) {
+		rc = mca_err_set(r == GNUTLS_E_PKCS11_PIN_ERROR ? MCA_ERR_PASSPHRASE :
+		    MCA_ERR_CRYPTO, "%s: cannot use the PKCS#11 private key: %s%s", uri,
+		    gnutls_strerror(r), pin == NULL ? " (no PIN was given)" : "");
+		goto out;
+	}
+	if ((rc = ca_key_pubkey(k, &pub)) != MCA_OK ||
+	    (rc = ca_pubkey_classify(pub, &k->type)) != MCA_OK)
+		goto out;
+	*out = k;
+	k = NULL;
+	rc = MCA_OK;
+out:
+	gnutls_pubkey_deinit(pub);
+	ca_key_free(k);
+	return rc;
+}
+
+/* The object label of uri ("object=LABEL"), plain characters only. */
+static enum mca_err
+pkcs11_label(const char *uri, char out[PKCS11_LABEL_MAX])
+{
+	const char *p = uri + sizeof(CA_PKCS11_PREFIX) - 1;
+	size_t n;
+
+	for (;;) {
+		if (strncmp(p, "object=", 7) == 0)
+			break;
+		if ((p = strpbrk(p, ";?")) == NULL)
+			return mca_err_set(MCA_ERR_CONFIG, "RFC 7512 2.3: the URI must name the "
+			    "key with object=LABEL");
+		p++;
+	}
+	p += 7;
+	n = strcspn(p, ";?");
+	if (n == 0 || n >= PKCS11_LABEL_MAX || strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789._-") < n)
+		return mca_err_set(MCA_ERR_CONFIG, "PKCS#11 object label: 1 to %d of "
+		    "[A-Za-z0-9._-]", PKCS11_LABEL_MAX - 1);
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return MCA_OK;
+}
+
+enum mca_err
+ca_key_generate_pkcs11(enum ca_key_type t, const char *uri, const char *pin, struct ca_key **out)
+{
+	static const struct { gnutls_pk_algorithm_t alg; unsigned int bits; } p[] = {
+		[CA_KEY_ECDSA_P256] = { GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1) },
+		[CA_KEY_ECDSA_P384] = { GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP384R1) },
+		[CA_KEY_ED25519] = { GNUTLS_PK_EDDSA_ED25519, GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_ED25519) },
+		[CA_KEY_RSA_2048] = { GNUTLS_PK_RSA, 2048 },
+		[CA_KEY_RSA_3072] = { GNUTLS_PK_RSA, 3072 },
+		[CA_KEY_RSA_4096] = { GNUTLS_PK_RSA, 4096 },
+	};
+	char label[PKCS11_LABEL_MAX];
+	struct ca_key *old = NULL;
+	enum mca_err rc;
+	int r;
+
+	if ((unsigned)t >= CA_KEY_TYPE_MAX || !ca_key_is_pkcs11_uri(uri) || out == NULL)
+		return mca_err_set(MCA_ERR_INVALID, "PKCS#11: a key type and a pkcs11: URI are needed");
+	if ((rc = pkcs11_uri_check(uri)) != MCA_OK || (rc = pkcs11_label(uri, label)) != MCA_OK)
+		return rc;
+	gnutls_pkcs11_set_pin_function(key_pin_cb, (void *)(uintptr_t)pin);
+	if (key_pkcs11_load(uri, pin, &old) == MCA_OK) {
+		ca_key_free(old);
+		return mca_err_set(MCA_ERR_EXISTS, "%s: the token already holds this key; "
+		    "meshca init never reuses or overwrites one", uri);
+	}
+	mca_err_clear();
+	r = gnutls_pkcs11_privkey_generate3(uri, p[t].alg, p[t].bits, label, NULL,
+	    GNUTLS_X509_FMT_DER, NULL, 0, GNUTLS_PKCS11_OBJ_FLAG_LOGIN |
+	    GNUTLS_PKCS11_OBJ_FLAG_MARK_SENSITIVE | GNUTLS_PKCS11_OBJ_FLAG_MARK_PRIVATE);
+	gnutls_pkcs11_set_pin_function(NULL, NULL);
+	if (r < 0)
+		return mca_err_set(r == GNUTLS_E_PKCS11_PIN_ERROR ? MCA_ERR_PASSPHRASE :
+		    MCA_ERR_CRYPTO, "%s: generating a %s key in the token: %s", uri,
+		    key_type_names[t], gnutls_strerror(r));
+	return key_pkcs11_load(uri, pin, out);
 }
 
 enum ca_key_type
@@ -376,5 +523,10 @@ ca_key_free(struct ca_key *k)
 		return;
 	gnutls_privkey_deinit(k->priv);
 	gnutls_x509_privkey_deinit(k->x509);
+	ca_remote_free(k->remote);
+	if (k->pin != NULL) {
+		mca_wipe(k->pin, strlen(k->pin));
+		free(k->pin);
+	}
 	free(k);
 }

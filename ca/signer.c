@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct ca_signer {
 	struct ca_cert	*cert;		/* intermediate */
@@ -63,6 +64,47 @@ ca_signer_open(const char *intermediate_cert, const char *intermediate_key,
 out:
 	ca_signer_free(s);
 	return rc;
+}
+
+enum mca_err
+ca_signer_open_remote(const char *intermediate_cert, const char *root_cert, int fd,
+    struct ca_signer **out)
+{
+	struct ca_signer *s = NULL;
+	enum mca_err rc = MCA_ERR_NOMEM;
+
+	if (intermediate_cert == NULL || root_cert == NULL || fd < 0 || out == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return mca_err_set(MCA_ERR_INVALID, "signer: certificate and root paths and "
+		    "a socket are required");
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		close(fd);
+		goto out;
+	}
+	if ((rc = ca_cert_load(intermediate_cert, &s->cert)) != MCA_OK) {
+		close(fd);
+		goto out;
+	}
+	/* The child checked that its key matches the certificate. */
+	if ((rc = ca_remote_key_new(fd, s->cert->crt, &s->key)) != MCA_OK ||	/* takes fd */
+	    (rc = ca_cert_load(root_cert, &s->root)) != MCA_OK ||
+	    (rc = signer_check_chain(s)) != MCA_OK ||
+	    (rc = ca_nc_load(s->cert->crt, &s->nc)) != MCA_OK)
+		goto out;
+	*out = s;
+	s = NULL;
+	rc = MCA_OK;
+out:
+	ca_signer_free(s);
+	return rc;
+}
+
+bool
+ca_signer_available(const struct ca_signer *s)
+{
+	return s != NULL && s->key != NULL && ca_remote_available(s->key->remote);
 }
 
 void
@@ -138,6 +180,14 @@ ca_signer_sign(const struct ca_signer *s, const unsigned char *data, size_t len,
 
 	if (s == NULL || (data == NULL && len > 0) || sig == NULL || len > UINT32_MAX)
 		return mca_err_set(MCA_ERR_INVALID, "ca_signer_sign: bad argument");
+	if (s->key->remote != NULL) {	/* the child signs audit checkpoints only */
+		if ((rc = ca_remote_sign(s->key, CA_SIGNREQ_AUDIT, ca_key_type_sign_algo(s->key->type),
+		    data, len, &out)) != MCA_OK)
+			return rc;
+		rc = mca_buf_set(sig, out.data, out.size);
+		gnutls_free(out.data);
+		return rc;
+	}
 	r = gnutls_privkey_sign_data2(s->key->priv, ca_key_type_sign_algo(s->key->type), 0,
 	    &in, &out);
 	if (r < 0)

@@ -273,6 +273,7 @@ cli_agent_state_save(const struct agent *a)
 		    "detail", mca_err_detail(), (const char *)NULL);
 	free(text);
 	json_decref(o);
+	cli_agent_metrics_write(a);
 }
 
 json_t *

@@ -19,6 +19,7 @@ struct agent {
 	int64_t			 backoff_max;
 	bool			 once;
 	bool			 reuse_key;
+	const char		*metrics_file;	/* --metrics-file, or NULL */
 
 	/* The certificate in the directory now (have == false: none). */
 	bool			 have;
@@ -57,5 +58,10 @@ void cli_agent_state_load(struct agent *a);
 void cli_agent_state_save(const struct agent *a);
 /* The state file as JSON, or NULL. */
 json_t *cli_agent_state_read(const char *dir);
+
+/* --metrics-file (agent_metrics.c): the state above as a node-exporter
+ * textfile, written atomically (0644) by cli_agent_state_save.  Failures
+ * are logged, never fatal: metrics must not stop renewals. */
+void cli_agent_metrics_write(const struct agent *a);
 
 #endif

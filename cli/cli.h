@@ -186,8 +186,24 @@ enum mca_err cli_http_call(const struct cli_conn *c, const char *method, const c
 /* URL-escapes s for a path segment or query value; free with free(). */
 char *cli_http_escape(const char *s);
 
+/* ---- what the server answers (answer.c: no libcurl, fuzzed) ---------- */
+
+#define CLI_ROOTS_MAX	16	/* roots a /v1/roots answer may list */
+
 /* A string member of obj, or NULL when absent or not a string. */
 const char *cli_json_str(const json_t *obj, const char *key);
+/* An answer body with its HTTP status: a 2xx JSON object into *resp, else
+ * MCA_ERR_SERVER with the server's error message and code, or
+ * MCA_ERR_PARSE.  url only names the request in messages. */
+enum mca_err cli_answer_parse(const unsigned char *body, size_t len, long status,
+    const char *url, json_t **resp) MCA_WUR;
+/* Of the roots a GET /v1/roots answer lists, the one whose SHA-256
+ * fingerprint (computed here) is fp, as PEM into out; MCA_ERR_FINGERPRINT
+ * when none is. */
+enum mca_err cli_roots_pick(const json_t *resp, const char *fp, struct mca_buf *out) MCA_WUR;
+/* Every root a GET /v1/roots answer lists, as PEM into out; any entry
+ * that is not a certificate fails the whole answer. */
+enum mca_err cli_roots_all(const json_t *resp, struct mca_buf *out) MCA_WUR;
 
 /* ---- the workload side: enroll and the agent (workload.c) ----------- */
 
@@ -377,5 +393,10 @@ enum mca_err cli_fetch(const struct cli_fetch *f, long *status, struct mca_buf *
 /* Resolves the context and fills conn for an admin call; returns an exit
  * status or CLI_CONTINUE. */
 int cli_admin_conn(struct cli_ctx *ctx, struct cli_conn *conn);
+/* cli_admin_conn, then method path with body (NULL: none): CLI_CONTINUE
+ * with the answer in *resp (the caller's to decref), else the exit code
+ * once the failure is reported under cmd's name. */
+int cli_admin_call(struct cli_ctx *ctx, const char *cmd, const char *method, const char *path,
+    const json_t *body, json_t **resp);
 
 #endif

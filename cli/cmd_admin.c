@@ -62,6 +62,20 @@ admin_path(char *out, size_t n, const char *name, const char *suffix)
 	return w < 0 || (size_t)w >= n ? MCA_ERR_TOOBIG : MCA_OK;
 }
 
+/* POST /v1/admins/NAME<suffix> with body: cli_admin_call's result. */
+static int
+admin_path_call(struct cli_ctx *ctx, const char *cmd, const char *name, const char *suffix,
+    const json_t *body, json_t **resp)
+{
+	char path[ADMIN_PATH_MAX];
+	enum mca_err rc;
+
+	*resp = NULL;
+	if ((rc = admin_path(path, sizeof(path), name, suffix)) != MCA_OK)
+		return cli_fail(cmd, rc);
+	return cli_admin_call(ctx, cmd, "POST", path, body, resp);
+}
+
 /* The token alone on stdout (for `TOKEN=$(meshca admin add ...)`), the
  * rest on stderr; or everything as JSON. */
 static int
@@ -152,21 +166,15 @@ add_parse(struct cli_ctx *ctx, json_t *body, int argc, char **argv)
 int
 cli_cmd_admin_add(struct cli_ctx *ctx, int argc, char **argv)
 {
-	struct cli_conn conn;
 	json_t *body, *resp = NULL;
-	enum mca_err rc;
-	long status;
 	int ret;
 
 	if ((body = json_object()) == NULL)
 		return cli_fail("admin add", MCA_ERR_NOMEM);
 	if ((ret = add_parse(ctx, body, argc, argv)) != CLI_CONTINUE ||
-	    (ret = cli_admin_conn(ctx, &conn)) != CLI_CONTINUE)
+	    (ret = cli_admin_call(ctx, "admin add", "POST", "/v1/admins", body, &resp)) !=
+	    CLI_CONTINUE)
 		goto out;
-	if ((rc = cli_http_call(&conn, "POST", "/v1/admins", body, &status, &resp)) != MCA_OK) {
-		ret = cli_fail("admin add", rc);
-		goto out;
-	}
 	ret = token_print(ctx, "admin add", resp);
 out:
 	json_decref(resp);
@@ -197,11 +205,7 @@ cli_cmd_admin_token(struct cli_ctx *ctx, int argc, char **argv)
 		CLI_GLOBAL_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
-	struct cli_conn conn;
-	char path[ADMIN_PATH_MAX];
 	json_t *body, *resp = NULL;
-	enum mca_err rc;
-	long status;
 	int c, ret = CLI_CONTINUE;
 
 	if ((body = json_object()) == NULL)
@@ -211,13 +215,9 @@ cli_cmd_admin_token(struct cli_ctx *ctx, int argc, char **argv)
 		ret = c == O_TTL ? add_ttl(body, "admin token", optarg) :
 		    cli_opt_common(ctx, c, optarg, token_usage);
 	if (ret != CLI_CONTINUE || (ret = admin_name_arg("admin token", argc, argv)) != CLI_CONTINUE ||
-	    (ret = cli_admin_conn(ctx, &conn)) != CLI_CONTINUE)
+	    (ret = admin_path_call(ctx, "admin token", argv[optind], "/tokens", body, &resp)) !=
+	    CLI_CONTINUE)
 		goto out;
-	if ((rc = admin_path(path, sizeof(path), argv[optind], "/tokens")) != MCA_OK ||
-	    (rc = cli_http_call(&conn, "POST", path, body, &status, &resp)) != MCA_OK) {
-		ret = cli_fail("admin token", rc);
-		goto out;
-	}
 	ret = token_print(ctx, "admin token", resp);
 out:
 	json_decref(resp);
@@ -238,17 +238,13 @@ list_usage(FILE *fp)
 int
 cli_cmd_admin_list(struct cli_ctx *ctx, int argc, char **argv)
 {
-	struct cli_conn conn;
 	json_t *resp = NULL;
-	enum mca_err rc;
-	long status;
 	int ret;
 
 	if ((ret = cli_parse_plain(ctx, argc, argv, 0, list_usage, "admin list")) != CLI_CONTINUE ||
-	    (ret = cli_admin_conn(ctx, &conn)) != CLI_CONTINUE)
+	    (ret = cli_admin_call(ctx, "admin list", "GET", "/v1/admins", NULL, &resp)) !=
+	    CLI_CONTINUE)
 		return ret;
-	if ((rc = cli_http_call(&conn, "GET", "/v1/admins", NULL, &status, &resp)) != MCA_OK)
-		return cli_fail("admin list", rc);
 	ret = cli_print_list(ctx, resp, "admin list", "admins", 5, (const char *const[]){
 	    "NAME", "ROLE", "STATUS", "CREATED", "REMOVED" }, (const char *const[]){
 	    "name", "role", "status", "created_at", "removed_at" });
@@ -282,11 +278,8 @@ cli_cmd_admin_remove(struct cli_ctx *ctx, int argc, char **argv)
 		CLI_GLOBAL_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
-	struct cli_conn conn;
-	char path[ADMIN_PATH_MAX];
 	json_t *body, *resp = NULL;
 	enum mca_err rc;
-	long status;
 	int c, code, ret = CLI_CONTINUE;
 
 	if ((body = json_object()) == NULL)
@@ -301,13 +294,9 @@ cli_cmd_admin_remove(struct cli_ctx *ctx, int argc, char **argv)
 			    "reason (cessationOfOperation, keyCompromise, ...)", optarg);
 	}
 	if (ret != CLI_CONTINUE || (ret = admin_name_arg("admin remove", argc, argv)) != CLI_CONTINUE ||
-	    (ret = cli_admin_conn(ctx, &conn)) != CLI_CONTINUE)
+	    (ret = admin_path_call(ctx, "admin remove", argv[optind], "/remove", body, &resp)) !=
+	    CLI_CONTINUE)
 		goto out;
-	if ((rc = admin_path(path, sizeof(path), argv[optind], "/remove")) != MCA_OK ||
-	    (rc = cli_http_call(&conn, "POST", path, body, &status, &resp)) != MCA_OK) {
-		ret = cli_fail("admin remove", rc);
-		goto out;
-	}
 	if (ctx->json)
 		rc = cli_print_json(resp);
 	else {

@@ -34,7 +34,7 @@
 
 enum {
 	O_RENEW_AT = 0x300, O_JITTER, O_BACKOFF_MIN, O_BACKOFF_MAX, O_EXEC, O_SIGNAL,
-	O_PID_FILE, O_ONCE, O_REUSE_KEY
+	O_PID_FILE, O_ONCE, O_REUSE_KEY, O_METRICS_FILE
 };
 
 static void
@@ -61,6 +61,9 @@ agent_usage(FILE *fp)
 	    "                        after every new certificate, send SIG (HUP, USR1...)\n"
 	    "                        to the process whose id FILE holds\n"
 	    "  --once                one pass and exit (cron, systemd timers)\n"
+	    "  --metrics-file PATH   after every attempt, write the agent's state there\n"
+	    "                        as Prometheus text for node-exporter's textfile\n"
+	    "                        collector (name it *.prom; replaced atomically, 0644)\n"
 	    "  --json                log lines in JSON (status: print JSON)\n\n"
 	    "Enrollment options (first start only; --key-type also for rekeying):\n%s\n"
 	    "Exit status: 0 stopped by SIGTERM/SIGINT, or (--once) renewed or not yet due;\n"
@@ -91,6 +94,12 @@ agent_opt(struct cli_ctx *ctx, struct agent *a, int c, const char *arg)
 	case O_PID_FILE:	a->hook.pid_file = arg; break;
 	case O_ONCE:		a->once = true; break;
 	case O_REUSE_KEY:	a->reuse_key = true; break;
+	case O_METRICS_FILE:
+		if (arg[0] == '\0' || strlen(arg) >= PATH_MAX)
+			return cli_usage_error("agent", "--metrics-file: a path of 1 to %d bytes",
+			    PATH_MAX - 1);
+		a->metrics_file = arg;
+		break;
 	case O_SIGNAL:
 		if (cli_signal_parse(arg, &a->hook.sig) != MCA_OK)
 			return cli_usage_error("agent", "--signal: %s", mca_err_detail());
@@ -114,6 +123,7 @@ agent_parse(struct cli_ctx *ctx, struct agent *a, int argc, char **argv)
 		{ "pid-file",	 required_argument, NULL, O_PID_FILE },
 		{ "once",	 no_argument,	    NULL, O_ONCE },
 		{ "reuse-key",	 no_argument,	    NULL, O_REUSE_KEY },
+		{ "metrics-file", required_argument, NULL, O_METRICS_FILE },
 		CLI_WORKLOAD_LONGOPTS,
 		CLI_GLOBAL_LONGOPTS,
 		{ NULL, 0, NULL, 0 }

@@ -705,19 +705,17 @@ int
 cli_cmd_audit_list(struct cli_ctx *ctx, int argc, char **argv)
 {
 	struct list_opts o = { NULL, NULL, NULL };
-	struct cli_conn conn;
 	char path[AUDIT_PATH_MAX];
 	json_t *resp = NULL;
 	enum mca_err rc;
-	long status;
 	int ret;
 
-	if ((ret = list_parse(ctx, &o, argc, argv)) != CLI_CONTINUE ||
-	    (ret = cli_admin_conn(ctx, &conn)) != CLI_CONTINUE)
+	if ((ret = list_parse(ctx, &o, argc, argv)) != CLI_CONTINUE)
 		return ret;
-	if ((rc = list_path(&o, path, sizeof(path))) != MCA_OK ||
-	    (rc = cli_http_call(&conn, "GET", path, NULL, &status, &resp)) != MCA_OK)
+	if ((rc = list_path(&o, path, sizeof(path))) != MCA_OK)
 		return cli_fail("audit list", rc);
+	if ((ret = cli_admin_call(ctx, "audit list", "GET", path, NULL, &resp)) != CLI_CONTINUE)
+		return ret;
 	ret = cli_print_list(ctx, resp, "audit list", "entries", 6, (const char *const[]){
 	    "SEQ", "AT", "ACTOR", "ACTION", "SUBJECT", "OUTCOME" }, (const char *const[]){
 	    "seq", "at", "actor", "action", "subject", "outcome" });

@@ -141,20 +141,18 @@ int
 cli_cmd_certs_list(struct cli_ctx *ctx, int argc, char **argv)
 {
 	struct list_opts o;
-	struct cli_conn conn;
 	char path[CERTS_PATH_MAX];
 	json_t *resp = NULL;
 	enum mca_err rc;
-	long status;
 	int ret;
 
 	memset(&o, 0, sizeof(o));
-	if ((ret = list_parse(ctx, &o, argc, argv)) != CLI_CONTINUE ||
-	    (ret = cli_admin_conn(ctx, &conn)) != CLI_CONTINUE)
+	if ((ret = list_parse(ctx, &o, argc, argv)) != CLI_CONTINUE)
 		return ret;
-	if ((rc = list_path(&o, path, sizeof(path))) != MCA_OK ||
-	    (rc = cli_http_call(&conn, "GET", path, NULL, &status, &resp)) != MCA_OK)
+	if ((rc = list_path(&o, path, sizeof(path))) != MCA_OK)
 		return cli_fail("certs list", rc);
+	if ((ret = cli_admin_call(ctx, "certs list", "GET", path, NULL, &resp)) != CLI_CONTINUE)
+		return ret;
 	ret = cli_print_list(ctx, resp, "certs list", "certificates", 6, (const char *const[]){
 	    "SERIAL", "SERVICE", "KIND", "SPIFFE ID", "NOT AFTER", "STATUS" }, (const char *const[]){
 	    "serial", "service", "kind", "spiffe_id", "not_after", "status" });
@@ -223,16 +221,12 @@ show_print(const struct cli_ctx *ctx, const json_t *resp, bool pem)
 int
 cli_cmd_certs_show(struct cli_ctx *ctx, int argc, char **argv)
 {
-	struct cli_conn conn;
 	char path[CERTS_PATH_MAX];
 	json_t *resp = NULL;
-	enum mca_err rc;
 	bool pem = false;
-	long status;
 	int ret;
 
-	if ((ret = show_parse(ctx, &pem, argc, argv)) != CLI_CONTINUE ||
-	    (ret = cli_admin_conn(ctx, &conn)) != CLI_CONTINUE)
+	if ((ret = show_parse(ctx, &pem, argc, argv)) != CLI_CONTINUE)
 		return ret;
 	/* Hex digits only (checked): nothing to escape.  The server keeps
 	 * serials in lowercase. */
@@ -242,8 +236,8 @@ cli_cmd_certs_show(struct cli_ctx *ctx, int argc, char **argv)
 		    argv[optind][i] - 'A' + 'a' : argv[optind][i]);
 		path[n] = '\0';
 	}
-	if ((rc = cli_http_call(&conn, "GET", path, NULL, &status, &resp)) != MCA_OK)
-		return cli_fail("certs show", rc);
+	if ((ret = cli_admin_call(ctx, "certs show", "GET", path, NULL, &resp)) != CLI_CONTINUE)
+		return ret;
 	ret = show_print(ctx, resp, pem);
 	json_decref(resp);
 	return ret;

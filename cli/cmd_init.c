@@ -55,6 +55,8 @@ struct init_opts {
 	int64_t			 server_ttl;
 	int64_t			 admin_ttl;
 	const char		*passphrase_file;
+	const char		*int_key_uri;	/* --intermediate-key pkcs11:... */
+	const char		*pin_file;	/* --pin-file: the token's PIN */
 	const char		*listen;
 	struct ca_sans		 server_names;
 	const char		*admin_name;
@@ -71,6 +73,8 @@ struct init_state {
 	char			 url[300];
 	char			 fingerprint[CA_FINGERPRINT_HEX_LEN];
 	struct mca_buf		 pass;
+	struct mca_buf		 pin;		/* the token's PIN (secret) */
+	char			 pin_path[PATH_MAX];
 	struct ca_signer	*signer;
 	struct db		*db;
 	int64_t			 now;
@@ -90,7 +94,8 @@ struct init_leaf {
 enum {
 	O_STATE_DIR = 1, O_TRUST_DOMAIN, O_ROOT_KEY_TYPE, O_INT_KEY_TYPE, O_ROOT_TTL,
 	O_INT_TTL, O_PASSFILE, O_LISTEN, O_SERVER_NAME, O_SERVER_TTL, O_ADMIN_NAME,
-	O_ADMIN_TTL, O_NAME_CONSTRAINTS, O_PERMITTED_DNS, O_PERMITTED_IP, O_NO_URI_NC
+	O_ADMIN_TTL, O_NAME_CONSTRAINTS, O_PERMITTED_DNS, O_PERMITTED_IP, O_NO_URI_NC,
+	O_INT_KEY, O_PIN_FILE
 };
 
 static const struct option init_longopts[] = {
@@ -100,6 +105,8 @@ static const struct option init_longopts[] = {
 	{ "intermediate-key-type", required_argument, NULL, O_INT_KEY_TYPE },
 	{ "root-ttl",		 required_argument, NULL, O_ROOT_TTL },
 	{ "intermediate-ttl",	 required_argument, NULL, O_INT_TTL },
+	{ "intermediate-key",	 required_argument, NULL, O_INT_KEY },
+	{ "pin-file",		 required_argument, NULL, O_PIN_FILE },
 	{ "passphrase-file",	 required_argument, NULL, O_PASSFILE },
 	{ "listen",		 required_argument, NULL, O_LISTEN },
 	{ "server-name",	 required_argument, NULL, O_SERVER_NAME },
@@ -129,6 +136,11 @@ init_usage(FILE *fp)
 	    "  --intermediate-key-type T  (default ecdsa-p256)\n"
 	    "  --root-ttl D               root lifetime (default 87600h, 10 years)\n"
 	    "  --intermediate-ttl D       intermediate lifetime (default 43800h, 5 years)\n"
+	    "  --intermediate-key URI     generate the intermediate key inside a PKCS#11\n"
+	    "                             token, pkcs11:token=T;object=LABEL (RFC 7512),\n"
+	    "                             not extractable; meshcad then signs there\n"
+	    "  --pin-file F               the token's user PIN, first line of F (needed\n"
+	    "                             with --intermediate-key; meshcad reads it too)\n"
 	    "  --passphrase-file F        root key passphrase, first line of F (else\n"
 	    "                             $MESHCA_ROOT_PASSPHRASE, else asked on the terminal);\n"
 	    "                             at least %d bytes\n"
@@ -174,6 +186,8 @@ init_opt(struct cli_ctx *ctx, struct init_opts *o, int c, const char *arg)
 	case O_STATE_DIR:	o->state_dir = arg; break;
 	case O_TRUST_DOMAIN:	o->trust_domain = arg; break;
 	case O_PASSFILE:	o->passphrase_file = arg; break;
+	case O_INT_KEY:		o->int_key_uri = arg; break;
+	case O_PIN_FILE:	o->pin_file = arg; break;
 	case O_LISTEN:		o->listen = arg; break;
 	case O_ADMIN_NAME:	o->admin_name = arg; break;
 	case O_ROOT_KEY_TYPE:	return opt_key_type("root-key-type", arg, &o->root_type);
@@ -233,6 +247,11 @@ init_check_opts(const struct init_opts *o)
 	    o->no_uri_constraint))
 		return cli_usage_error("init", "--permitted-dns, --permitted-ip and "
 		    "--no-uri-constraint go with --name-constraints");
+	if (o->int_key_uri != NULL && !ca_key_is_pkcs11_uri(o->int_key_uri))
+		return cli_usage_error("init", "--intermediate-key: a pkcs11: URI (RFC 7512), "
+		    "not '%.80s'", o->int_key_uri);
+	if ((o->int_key_uri != NULL) != (o->pin_file != NULL))
+		return cli_usage_error("init", "--intermediate-key and --pin-file go together");
 	return CLI_CONTINUE;
 }
 
@@ -486,6 +505,7 @@ make_root_and_intermediate(struct init_state *st, const struct init_opts *o)
 	struct ca_cert *root = NULL, *inter = NULL;
 	struct ca_sans perm = { 0 };
 	struct ca_name_constraints nc = { NULL, NULL };
+	const char *pin = o->int_key_uri != NULL ? (const char *)st->pin.data : NULL;
 	enum mca_err rc;
 
 	if (o->name_constraints) {
@@ -500,15 +520,17 @@ make_root_and_intermediate(struct init_state *st, const struct init_opts *o)
 	    (rc = write_cert(st, F_ROOT_CRT, ca_cert_pem(root), NULL)) != MCA_OK)
 		goto out;
 	mca_buf_free(&st->pass);		/* not needed any more */
-	if ((rc = ca_key_generate(o->int_type, &ikey)) != MCA_OK ||
+	if ((rc = o->int_key_uri != NULL ?
+	    ca_key_generate_pkcs11(o->int_type, o->int_key_uri, pin, &ikey) :
+	    ca_key_generate(o->int_type, &ikey)) != MCA_OK ||
 	    (rc = ca_intermediate_create(root, rkey, ikey, o->trust_domain, st->now,
 	    o->int_ttl, o->name_constraints ? &nc : NULL, &inter)) != MCA_OK ||
-	    (rc = save_key(st, F_INT_KEY, ikey, NULL)) != MCA_OK ||
+	    (o->int_key_uri == NULL && (rc = save_key(st, F_INT_KEY, ikey, NULL)) != MCA_OK) ||
 	    (rc = write_cert(st, F_INT_CRT, ca_cert_pem(inter), NULL)) != MCA_OK)
 		goto out;
 	ca_cert_fingerprint(root, st->fingerprint);
-	/* Reload from disk: what meshcad will load is what we sign with. */
-	rc = ca_signer_open(st->path[F_INT_CRT], st->path[F_INT_KEY], NULL, st->path[F_ROOT_CRT],
+	/* Reload from disk (or the token): what meshcad will load is what we sign with. */
+	rc = ca_signer_open(st->path[F_INT_CRT], st->path[F_INT_KEY], pin, st->path[F_ROOT_CRT],
 	    &st->signer);
 out:
 	ca_sans_clear(&perm);
@@ -686,6 +708,8 @@ write_config(struct init_state *st, const struct init_opts *o)
 	    (rc = conf_line(&b, "root_cert", st->path[F_ROOT_CRT])) ||
 	    (rc = conf_line(&b, "intermediate_cert", st->path[F_INT_CRT])) ||
 	    (rc = conf_line(&b, "intermediate_key", st->path[F_INT_KEY])) ||
+	    (o->int_key_uri != NULL &&
+	    (rc = conf_line(&b, "intermediate_key_passphrase_file", st->pin_path))) ||
 	    (rc = conf_line(&b, "server_cert", st->path[F_SRV_CRT])) ||
 	    (rc = conf_line(&b, "server_key", st->path[F_SRV_KEY])) ||
 	    (rc = conf_line(&b, "default_ttl", "24h")) ||
@@ -756,8 +780,13 @@ init_run(struct init_state *st, const struct init_opts *o)
 	enum mca_err rc;
 
 	st->now = mca_now();
-	if ((rc = state_make_dir(st)) != MCA_OK ||
-	    (rc = make_root_and_intermediate(st, o)) != MCA_OK)
+	if ((rc = state_make_dir(st)) != MCA_OK)
+		return rc;
+	/* A key in a token: its URI is what meshca.conf names. */
+	if (o->int_key_uri != NULL &&
+	    snprintf(st->path[F_INT_KEY], PATH_MAX, "%s", o->int_key_uri) >= PATH_MAX)
+		return mca_err_set(MCA_ERR_INVALID, "--intermediate-key: URI too long");
+	if ((rc = make_root_and_intermediate(st, o)) != MCA_OK)
 		return rc;
 	st->created[F_DB] = true;
 	if ((rc = db_open(st->path[F_DB], &st->db)) != MCA_OK ||
@@ -769,15 +798,37 @@ init_run(struct init_state *st, const struct init_opts *o)
 	return write_config(st, o);
 }
 
-/* Checks that need no secret and write nothing. */
+/* The token PIN: the first line of the file, whose absolute path goes
+ * into meshca.conf as intermediate_key_passphrase_file (meshcad(8)). */
+static enum mca_err
+pin_load(const char *file, struct init_state *st)
+{
+	enum mca_err rc;
+	size_t n;
+
+	if (realpath(file, st->pin_path) == NULL)
+		return mca_err_set(MCA_ERR_IO, "--pin-file %s: %s", file, strerror(errno));
+	if ((rc = mca_file_read(st->pin_path, CLI_SECRET_MAX, &st->pin)) != MCA_OK ||
+	    (rc = mca_buf_terminate(&st->pin)) != MCA_OK)
+		return rc;
+	n = strcspn((const char *)st->pin.data, "\r\n");
+	mca_wipe(st->pin.data + n, st->pin.len - n);
+	st->pin.len = n;
+	if (n == 0)
+		return mca_err_set(MCA_ERR_PASSPHRASE, "--pin-file %s: empty PIN", file);
+	return MCA_OK;
+}
+
+/* Checks that need no secret and write nothing (but read the PIN). */
 static enum mca_err
 init_precheck(struct init_state *st, const struct init_opts *o)
 {
 	enum mca_err rc;
 
-	if ((rc = state_dir_pick(o, st->dir, sizeof(st->dir))) != MCA_OK)
+	if ((rc = state_dir_pick(o, st->dir, sizeof(st->dir))) != MCA_OK ||
+	    (rc = state_check_fresh(st)) != MCA_OK)
 		return rc;
-	return state_check_fresh(st);
+	return o->int_key_uri != NULL ? pin_load(o->pin_file, st) : MCA_OK;
 }
 
 int
@@ -792,6 +843,7 @@ cli_cmd_init(struct cli_ctx *ctx, int argc, char **argv)
 	if ((st = calloc(1, sizeof(*st))) == NULL)
 		return cli_fail("init", MCA_ERR_NOMEM);
 	mca_buf_init(&st->pass, CLI_SECRET_MAX + 2, true);
+	mca_buf_init(&st->pin, CLI_SECRET_MAX + 2, true);
 	if ((ret = init_parse(ctx, &o, argc, argv)) != CLI_CONTINUE)
 		goto out;
 	if ((rc = init_precheck(st, &o)) != MCA_OK ||
@@ -815,6 +867,7 @@ out:
 	ca_signer_free(st->signer);
 	db_close(st->db);
 	mca_buf_free(&st->pass);
+	mca_buf_free(&st->pin);
 	ca_sans_clear(&o.server_names);
 	ca_sans_clear(&o.permitted);
 	free(st);

@@ -83,24 +83,19 @@ revoke_print(const struct cli_ctx *ctx, const json_t *resp)
 int
 cli_cmd_revoke(struct cli_ctx *ctx, int argc, char **argv)
 {
-	struct cli_conn conn;
 	const char *reason = NULL;
 	json_t *body = NULL, *resp = NULL;
-	enum mca_err rc;
-	long status;
 	int ret;
 
-	if ((ret = revoke_parse(ctx, &reason, argc, argv)) != CLI_CONTINUE ||
-	    (ret = cli_admin_conn(ctx, &conn)) != CLI_CONTINUE)
+	if ((ret = revoke_parse(ctx, &reason, argc, argv)) != CLI_CONTINUE)
 		return ret;
 	if ((body = json_pack("{s:s}", "serial", argv[optind])) == NULL ||
 	    (reason != NULL && json_object_set_new(body, "reason", json_string(reason)) != 0)) {
 		json_decref(body);
 		return cli_fail("revoke", MCA_ERR_NOMEM);
 	}
-	if ((rc = cli_http_call(&conn, "POST", "/v1/revoke", body, &status, &resp)) != MCA_OK)
-		ret = cli_fail("revoke", rc);
-	else
+	if ((ret = cli_admin_call(ctx, "revoke", "POST", "/v1/revoke", body, &resp)) ==
+	    CLI_CONTINUE)
 		ret = revoke_print(ctx, resp);
 	json_decref(resp);
 	json_decref(body);

@@ -35,6 +35,23 @@ cli_admin_conn(struct cli_ctx *ctx, struct cli_conn *conn)
 	return CLI_CONTINUE;
 }
 
+int
+cli_admin_call(struct cli_ctx *ctx, const char *cmd, const char *method, const char *path,
+    const json_t *body, json_t **resp)
+{
+	struct cli_conn conn;
+	enum mca_err rc;
+	long status;
+	int ret;
+
+	*resp = NULL;
+	if ((ret = cli_admin_conn(ctx, &conn)) != CLI_CONTINUE)
+		return ret;
+	if ((rc = cli_http_call(&conn, method, path, body, &status, resp)) != MCA_OK)
+		return cli_fail(cmd, rc);
+	return CLI_CONTINUE;
+}
+
 static int
 print_service(const struct cli_ctx *ctx, const json_t *svc)
 {
@@ -202,21 +219,15 @@ add_parse(struct cli_ctx *ctx, json_t *body, int argc, char **argv)
 int
 cli_cmd_service_add(struct cli_ctx *ctx, int argc, char **argv)
 {
-	struct cli_conn conn;
 	json_t *body, *resp = NULL;
-	enum mca_err rc;
-	long status;
 	int ret;
 
 	if ((body = json_object()) == NULL)
 		return cli_fail("service add", MCA_ERR_NOMEM);
 	if ((ret = add_parse(ctx, body, argc, argv)) != CLI_CONTINUE ||
-	    (ret = cli_admin_conn(ctx, &conn)) != CLI_CONTINUE)
+	    (ret = cli_admin_call(ctx, "service add", "POST", "/v1/services", body, &resp)) !=
+	    CLI_CONTINUE)
 		goto out;
-	if ((rc = cli_http_call(&conn, "POST", "/v1/services", body, &status, &resp)) != MCA_OK) {
-		ret = cli_fail("service add", rc);
-		goto out;
-	}
 	ret = print_service(ctx, resp);
 out:
 	json_decref(resp);
@@ -236,17 +247,13 @@ list_usage(FILE *fp)
 int
 cli_cmd_service_list(struct cli_ctx *ctx, int argc, char **argv)
 {
-	struct cli_conn conn;
 	json_t *resp = NULL;
-	enum mca_err rc;
-	long status;
 	int ret;
 
 	if ((ret = cli_parse_plain(ctx, argc, argv, 0, list_usage, "service list")) != CLI_CONTINUE ||
-	    (ret = cli_admin_conn(ctx, &conn)) != CLI_CONTINUE)
+	    (ret = cli_admin_call(ctx, "service list", "GET", "/v1/services", NULL, &resp)) !=
+	    CLI_CONTINUE)
 		return ret;
-	if ((rc = cli_http_call(&conn, "GET", "/v1/services", NULL, &status, &resp)) != MCA_OK)
-		return cli_fail("service list", rc);
 	ret = cli_print_list(ctx, resp, "service list", "services", 7, (const char *const[]){
 	    "NAME", "SPIFFE ID", "DNS", "IPS", "DEFAULT TTL", "MAX TTL", "ENABLED" }, (const char *const[]){
 	    "name", "spiffe_id", "dns_names", "ip_addresses", "default_ttl", "max_ttl", "enabled" });
@@ -266,23 +273,19 @@ show_usage(FILE *fp)
 int
 cli_cmd_service_show(struct cli_ctx *ctx, int argc, char **argv)
 {
-	struct cli_conn conn;
 	char path[SERVICE_PATH_MAX];
 	json_t *resp = NULL;
 	char *name = NULL;
-	enum mca_err rc;
-	long status;
 	int ret;
 
-	if ((ret = cli_parse_plain(ctx, argc, argv, 1, show_usage, "service show")) != CLI_CONTINUE ||
-	    (ret = cli_admin_conn(ctx, &conn)) != CLI_CONTINUE)
+	if ((ret = cli_parse_plain(ctx, argc, argv, 1, show_usage, "service show")) != CLI_CONTINUE)
 		return ret;
 	if (strlen(argv[optind]) > CA_MAX_SERVICE_NAME || (name = cli_http_escape(argv[optind])) == NULL)
 		return cli_usage_error("service show", "bad service name");
 	snprintf(path, sizeof(path), "/v1/services/%s", name);
 	free(name);
-	if ((rc = cli_http_call(&conn, "GET", path, NULL, &status, &resp)) != MCA_OK)
-		return cli_fail("service show", rc);
+	if ((ret = cli_admin_call(ctx, "service show", "GET", path, NULL, &resp)) != CLI_CONTINUE)
+		return ret;
 	ret = print_service(ctx, resp);
 	json_decref(resp);
 	return ret;
@@ -400,28 +403,23 @@ update_parse(struct cli_ctx *ctx, json_t *body, int argc, char **argv)
 int
 cli_cmd_service_update(struct cli_ctx *ctx, int argc, char **argv)
 {
-	struct cli_conn conn;
 	char path[SERVICE_PATH_MAX];
 	json_t *body, *resp = NULL;
 	char *esc = NULL;
-	enum mca_err rc;
-	long status;
 	int ret;
 
 	if ((body = json_object()) == NULL)
 		return cli_fail("service update", MCA_ERR_NOMEM);
-	if ((ret = update_parse(ctx, body, argc, argv)) != CLI_CONTINUE ||
-	    (ret = cli_admin_conn(ctx, &conn)) != CLI_CONTINUE)
+	if ((ret = update_parse(ctx, body, argc, argv)) != CLI_CONTINUE)
 		goto out;
 	if ((esc = cli_http_escape(argv[optind])) == NULL) {
 		ret = cli_fail("service update", MCA_ERR_NOMEM);
 		goto out;
 	}
 	snprintf(path, sizeof(path), "/v1/services/%s", esc);
-	if ((rc = cli_http_call(&conn, "PATCH", path, body, &status, &resp)) != MCA_OK) {
-		ret = cli_fail("service update", rc);
+	if ((ret = cli_admin_call(ctx, "service update", "PATCH", path, body, &resp)) !=
+	    CLI_CONTINUE)
 		goto out;
-	}
 	ret = print_service(ctx, resp);
 out:
 	free(esc);

@@ -78,17 +78,12 @@ print_status(const json_t *s)
 int
 cli_cmd_status(struct cli_ctx *ctx, int argc, char **argv)
 {
-	struct cli_conn conn;
 	json_t *resp = NULL;
-	enum mca_err rc;
-	long status;
 	int ret;
 
 	if ((ret = cli_parse_plain(ctx, argc, argv, 0, status_usage, "status")) != CLI_CONTINUE ||
-	    (ret = cli_admin_conn(ctx, &conn)) != CLI_CONTINUE)
+	    (ret = cli_admin_call(ctx, "status", "GET", "/v1/status", NULL, &resp)) != CLI_CONTINUE)
 		return ret;
-	if ((rc = cli_http_call(&conn, "GET", "/v1/status", NULL, &status, &resp)) != MCA_OK)
-		return cli_fail("status", rc);
 	if (ctx->json)
 		ret = cli_print_json(resp) == MCA_OK ? CLI_EXIT_OK : cli_fail("output", MCA_ERR_IO);
 	else {

@@ -80,28 +80,22 @@ token_print(const struct cli_ctx *ctx, const json_t *resp)
 int
 cli_cmd_token_create(struct cli_ctx *ctx, int argc, char **argv)
 {
-	struct cli_conn conn;
 	char path[TOKEN_PATH_MAX];
 	json_t *body, *resp = NULL;
 	char *name = NULL;
-	enum mca_err rc;
-	long status;
 	int ret;
 
 	if ((body = json_object()) == NULL)
 		return cli_fail("token create", MCA_ERR_NOMEM);
-	if ((ret = token_parse(ctx, body, argc, argv)) != CLI_CONTINUE ||
-	    (ret = cli_admin_conn(ctx, &conn)) != CLI_CONTINUE)
+	if ((ret = token_parse(ctx, body, argc, argv)) != CLI_CONTINUE)
 		goto out;
 	if ((name = cli_http_escape(argv[optind])) == NULL) {
 		ret = cli_fail("token create", MCA_ERR_NOMEM);
 		goto out;
 	}
 	snprintf(path, sizeof(path), "/v1/services/%s/tokens", name);
-	if ((rc = cli_http_call(&conn, "POST", path, body, &status, &resp)) != MCA_OK) {
-		ret = cli_fail("token create", rc);
+	if ((ret = cli_admin_call(ctx, "token create", "POST", path, body, &resp)) != CLI_CONTINUE)
 		goto out;
-	}
 	ret = token_print(ctx, resp);
 out:
 	free(name);

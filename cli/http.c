@@ -29,12 +29,6 @@ struct http_xfer {
 	char			 errbuf[CURL_ERROR_SIZE];
 };
 
-const char *
-cli_json_str(const json_t *obj, const char *key)
-{
-	return json_string_value(json_object_get(obj, key));
-}
-
 char *
 cli_http_escape(const char *s)
 {
@@ -168,48 +162,6 @@ xfer_clear(struct http_xfer *x)
 	mca_buf_free(&x->body);
 }
 
-/* The error object of a refusal, as "message (code, HTTP status)". */
-static enum mca_err
-server_error(const struct http_xfer *x, long status, const char *url)
-{
-	json_t *root, *err;
-	const char *msg, *code;
-	enum mca_err rc;
-
-	root = json_loadb((const char *)x->body.data, x->body.len, JSON_REJECT_DUPLICATES, NULL);
-	err = json_object_get(root, "error");
-	msg = cli_json_str(err, "message");
-	code = cli_json_str(err, "code");
-	if (msg != NULL && code != NULL)
-		rc = mca_err_set(MCA_ERR_SERVER, "%.300s (%.64s, HTTP %ld)", msg, code, status);
-	else
-		rc = mca_err_set(MCA_ERR_SERVER, "%s: server answered HTTP %ld without an error "
-		    "object", url, status);
-	json_decref(root);
-	return rc;
-}
-
-static enum mca_err
-parse_answer(const struct http_xfer *x, long status, const char *url, json_t **resp)
-{
-	json_error_t jerr;
-	json_t *v;
-
-	if (status < 200 || status > 299)
-		return server_error(x, status, url);
-	v = json_loadb((const char *)x->body.data, x->body.len, JSON_REJECT_DUPLICATES, &jerr);
-	if (v == NULL)
-		return mca_err_set(MCA_ERR_PARSE, "%s: answer (HTTP %ld) is not JSON: %s", url,
-		    status, jerr.text);
-	if (!json_is_object(v)) {
-		json_decref(v);
-		return mca_err_set(MCA_ERR_PARSE, "%s: answer (HTTP %ld) is not a JSON object", url,
-		    status);
-	}
-	*resp = v;
-	return MCA_OK;
-}
-
 static enum mca_err
 transport_error(const struct http_xfer *x, CURLcode cc, const char *url)
 {
@@ -246,7 +198,7 @@ cli_http_call(const struct cli_conn *conn, const char *method, const char *path,
 	}
 	if (curl_easy_getinfo(x.curl, CURLINFO_RESPONSE_CODE, status) != CURLE_OK)
 		goto out;
-	rc = parse_answer(&x, *status, url, resp);
+	rc = cli_answer_parse(x.body.data, x.body.len, *status, url, resp);
 out:
 	xfer_clear(&x);
 	return rc;

@@ -211,58 +211,16 @@ trust_write_tmp(struct cli_trust *t)
 	return MCA_OK;
 }
 
-/* Finds, among the roots the server offers, the one with fingerprint fp
- * computed here, never the server's own claim. */
-static enum mca_err
-trust_pick_root(struct cli_trust *t, const json_t *roots, const char *fp)
-{
-	char have[CA_FINGERPRINT_HEX_LEN];
-	struct ca_cert *c;
-	const json_t *v;
-	size_t i;
-	enum mca_err rc;
-
-	json_array_foreach(roots, i, v) {
-		if (!json_is_string(v) || ca_cert_parse((const unsigned char *)json_string_value(v),
-		    json_string_length(v), &c) != MCA_OK)
-			continue;
-		ca_cert_fingerprint(c, have);
-		if (ca_fingerprint_equal(fp, have)) {
-			rc = mca_buf_set(&t->roots_pem, ca_cert_pem(c)->data, ca_cert_pem(c)->len);
-			ca_cert_free(c);
-			return rc;
-		}
-		ca_cert_free(c);
-	}
-	return mca_err_set(MCA_ERR_FINGERPRINT, "none of the %zu root certificate(s) the server "
-	    "offers has SHA-256 fingerprint %.100s; refusing to trust it", json_array_size(roots), fp);
-}
-
-/* GET /v1/roots: the "roots" array of the answer. */
-static enum mca_err
-roots_get(const struct cli_conn *conn, json_t **resp, const json_t **roots)
-{
-	enum mca_err rc;
-	long status;
-
-	if ((rc = cli_http_call(conn, "GET", "/v1/roots", NULL, &status, resp)) != MCA_OK)
-		return rc;
-	*roots = json_object_get(*resp, "roots");
-	if (!json_is_array(*roots) || json_array_size(*roots) == 0)
-		return mca_err_set(MCA_ERR_PARSE, "the /v1/roots answer has no 'roots' array");
-	return MCA_OK;
-}
-
 static enum mca_err
 trust_by_fingerprint(struct cli_trust *t, const char *url, const char *fp)
 {
 	struct cli_conn conn = { .url = url, .insecure = true };	/* checked against fp */
-	const json_t *roots;
 	json_t *resp = NULL;
 	enum mca_err rc;
+	long status;
 
-	if ((rc = roots_get(&conn, &resp, &roots)) == MCA_OK &&
-	    (rc = trust_pick_root(t, roots, fp)) == MCA_OK)
+	if ((rc = cli_http_call(&conn, "GET", "/v1/roots", NULL, &status, &resp)) == MCA_OK &&
+	    (rc = cli_roots_pick(resp, fp, &t->roots_pem)) == MCA_OK)
 		rc = trust_write_tmp(t);
 	json_decref(resp);
 	return rc;
@@ -299,96 +257,15 @@ enum mca_err
 cli_trust_refresh(const char *url, const char *cainfo, struct mca_buf *out)
 {
 	struct cli_conn conn = { .url = url, .cainfo = cainfo };
-	const json_t *roots, *v;
-	struct ca_cert *c;
 	json_t *resp = NULL;
 	enum mca_err rc;
-	size_t i;
+	long status;
 
 	mca_buf_reset(out);
-	if ((rc = roots_get(&conn, &resp, &roots)) != MCA_OK)
-		goto out;
-	json_array_foreach(roots, i, v) {
-		if (!json_is_string(v) || ca_cert_parse((const unsigned char *)json_string_value(v),
-		    json_string_length(v), &c) != MCA_OK) {
-			rc = mca_err_set(MCA_ERR_CERT_PARSE, "/v1/roots: root %zu is not a certificate", i);
-			goto out;
-		}
-		rc = mca_buf_append(out, ca_cert_pem(c)->data, ca_cert_pem(c)->len);
-		ca_cert_free(c);
-		if (rc != MCA_OK)
-			goto out;
-	}
-out:
+	if ((rc = cli_http_call(&conn, "GET", "/v1/roots", NULL, &status, &resp)) == MCA_OK)
+		rc = cli_roots_all(resp, out);
 	json_decref(resp);
 	return rc;
-}
-
-/* ---- what the CA answers -------------------------------------------- */
-
-void
-cli_issued_clear(struct cli_issued *r)
-{
-	ca_cert_free(r->leaf);
-	ca_cert_free(r->chain);
-	json_decref(r->resp);
-	memset(r, 0, sizeof(*r));
-}
-
-/* RFC 5280 6.1 path validation of leaf and chain up to one of roots. */
-static enum mca_err
-issued_verify(const struct cli_issued *r, const struct mca_buf *roots_pem)
-{
-	const struct mca_buf *der[2] = { ca_cert_der(r->leaf), ca_cert_der(r->chain) };
-	gnutls_x509_trust_list_t tl = NULL;
-	gnutls_x509_crt_t crts[2] = { NULL, NULL };
-	gnutls_datum_t roots = { roots_pem->data, (unsigned)roots_pem->len };
-	unsigned int status = 0;
-	enum mca_err rc = mca_err_set(MCA_ERR_CRYPTO, "cannot set up certificate verification");
-
-	if (gnutls_x509_trust_list_init(&tl, 0) < 0 ||
-	    gnutls_x509_trust_list_add_trust_mem(tl, &roots, NULL, GNUTLS_X509_FMT_PEM, 0, 0) <= 0)
-		goto out;
-	for (int i = 0; i < 2; i++) {
-		gnutls_datum_t d = { der[i]->data, (unsigned)der[i]->len };
-
-		if (gnutls_x509_crt_init(&crts[i]) < 0 ||
-		    gnutls_x509_crt_import(crts[i], &d, GNUTLS_X509_FMT_DER) < 0)
-			goto out;
-	}
-	if (gnutls_x509_trust_list_verify_crt2(tl, crts, 2, NULL, 0,
-	    GNUTLS_VERIFY_DISABLE_CRL_CHECKS, &status, NULL) < 0 || status != 0) {
-		rc = mca_err_set(MCA_ERR_CERT_PARSE, "RFC 5280 6.1: the issued certificate does not "
-		    "verify up to the trusted roots (status 0x%x)", status);
-		goto out;
-	}
-	rc = MCA_OK;
-out:
-	for (int i = 0; i < 2; i++)
-		gnutls_x509_crt_deinit(crts[i]);
-	if (tl != NULL)
-		gnutls_x509_trust_list_deinit(tl, 1);
-	return rc;
-}
-
-enum mca_err
-cli_issued_parse(struct cli_issued *r, const struct mca_buf *roots_pem)
-{
-	const char *leaf = cli_json_str(r->resp, "certificate");
-	const char *chain = cli_json_str(r->resp, "chain");
-	const char *id = cli_json_str(r->resp, "spiffe_id");
-
-	if (leaf == NULL || chain == NULL || id == NULL || cli_json_str(r->resp, "serial") == NULL)
-		return mca_err_set(MCA_ERR_PARSE, "the answer lacks certificate, chain, serial "
-		    "or spiffe_id");
-	if (ca_cert_parse((const unsigned char *)leaf, strlen(leaf), &r->leaf) != MCA_OK ||
-	    ca_cert_parse((const unsigned char *)chain, strlen(chain), &r->chain) != MCA_OK)
-		return mca_err_set(MCA_ERR_CERT_PARSE, "the issued certificate or its chain "
-		    "cannot be parsed: %s", mca_err_detail());
-	if (ca_cert_uri(r->leaf) == NULL || strcmp(ca_cert_uri(r->leaf), id) != 0)
-		return mca_err_set(MCA_ERR_CERT_PARSE, "the issued certificate's URI SAN is not "
-		    "the SPIFFE ID %.200s the server announced", id);
-	return issued_verify(r, roots_pem);
 }
 
 /* ---- enrollment ----------------------------------------------------- */

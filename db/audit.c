@@ -73,7 +73,7 @@ head_locked(struct db *db, int64_t *seq, unsigned char hash[DB_AUDIT_HASH_LEN])
 
 	*seq = 0;
 	memset(hash, 0, DB_AUDIT_HASH_LEN);
-	if ((rc = db_stmt_prepare(db, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+	if ((rc = db_stmt_cached(db, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
 	    &st)) != MCA_OK)
 		return rc;
 	if ((src = sqlite3_step(st)) == SQLITE_ROW) {
@@ -81,7 +81,7 @@ head_locked(struct db *db, int64_t *seq, unsigned char hash[DB_AUDIT_HASH_LEN])
 		rc = col_hash(st, 1, hash);
 	} else if (src != SQLITE_DONE)
 		rc = db_sqlite_err(db, src, "read audit head");
-	sqlite3_finalize(st);
+	db_stmt_release(db, st);
 	return rc;
 }
 
@@ -127,12 +127,12 @@ db_audit_append_locked(struct db *db, const struct db_audit *audit, int64_t now)
 	e.seq++;
 	if ((rc = db_audit_entry_hash(&e, e.hash)) != MCA_OK)
 		return rc;
-	if ((rc = db_stmt_prepare(db,
+	if ((rc = db_stmt_cached(db,
 	    "INSERT INTO audit (seq, at, actor, action, subject, outcome, detail, prev_hash, hash)"
 	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)", &st)) == MCA_OK &&
 	    (rc = entry_bind(db, st, &e)) == MCA_OK)
 		rc = db_stmt_done(db, st, "append audit entry");
-	sqlite3_finalize(st);
+	db_stmt_release(db, st);
 	return rc;
 }
 

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DB_BUSY_TIMEOUT_MS	5000
@@ -170,12 +172,23 @@ static const char schema_v4[] =
 	" signer    BLOB NOT NULL"			/* DER of the certificate that signed */
 	");";
 
+/* v5: indexes for GET /v1/certificates filters at scale (tests/bench/README.md,
+ * 10 million rows): each filter walks its own index newest first instead of
+ * scanning the whole table.  certificates_service is the prefix of the new
+ * service index and goes. */
+static const char schema_v5[] =
+	"CREATE INDEX certificates_service_created ON certificates(service_id, created_at, serial);"
+	"DROP INDEX certificates_service;"
+	"CREATE INDEX certificates_kind_created ON certificates(kind, created_at, serial);"
+	"CREATE INDEX certificates_status_created ON certificates(status, created_at, serial);";
+
 /* migrations[i] brings user_version from i to i + 1. */
 static const char *const migrations[] = {
 	schema_v1,
 	schema_v2,
 	schema_v3,
 	schema_v4,
+	schema_v5,
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == DB_SCHEMA_VERSION,
@@ -198,11 +211,113 @@ db_unlock(struct db *db)
 		abort();
 }
 
+/* ---- database faults: disk full, read-only, locked ------------------- */
+
+static _Thread_local enum db_fault fault_last;
+static _Atomic uint64_t fault_counts[DB_FAULT_MAX];
+
+static const char *const fault_names[DB_FAULT_MAX] = {
+	[DB_FAULT_NONE] = "none",
+	[DB_FAULT_FULL] = "full",
+	[DB_FAULT_READONLY] = "readonly",
+	[DB_FAULT_LOCKED] = "locked",
+	[DB_FAULT_OTHER] = "other",
+};
+
+static const char *const fault_texts[DB_FAULT_MAX] = {
+	[DB_FAULT_NONE] = "unavailable",	/* no fault recorded on this thread */
+	[DB_FAULT_FULL] = "disk full",
+	[DB_FAULT_READONLY] = "read-only",
+	[DB_FAULT_LOCKED] = "locked by another process",
+	[DB_FAULT_OTHER] = "I/O error",
+};
+
+const char *
+db_fault_name(enum db_fault f)
+{
+	return f < DB_FAULT_MAX ? fault_names[f] : "other";
+}
+
+const char *
+db_fault_text(enum db_fault f)
+{
+	return f < DB_FAULT_MAX ? fault_texts[f] : "I/O error";
+}
+
+enum db_fault
+db_fault_last(void)
+{
+	return fault_last;
+}
+
+uint64_t
+db_fault_count(enum db_fault f)
+{
+	return f > DB_FAULT_NONE && f < DB_FAULT_MAX ? fault_counts[f] : 0;
+}
+
+/* An I/O error's errno is not reliably kept by SQLite (sqlite3_system_errno
+ * is errno at the time the error was reported, after its cleanup calls),
+ * so ask the files themselves: can they be written (EROFS, or EPERM for an
+ * immutable file, EACCES), and is there space left? */
+static enum db_fault
+db_fault_of_files(struct db *db)
+{
+	const char *path = db->h != NULL ? sqlite3_db_filename(db->h, "main") : NULL;
+	char wal[4096];
+	struct statvfs vfs;
+
+	if (path == NULL || path[0] == '\0')
+		return DB_FAULT_OTHER;
+	if ((size_t)snprintf(wal, sizeof(wal), "%s-wal", path) < sizeof(wal) &&
+	    faccessat(AT_FDCWD, wal, W_OK, AT_EACCESS) != 0 && errno != ENOENT)
+		return errno == EROFS || errno == EPERM || errno == EACCES ? DB_FAULT_READONLY : DB_FAULT_OTHER;
+	if (faccessat(AT_FDCWD, path, W_OK, AT_EACCESS) != 0)
+		return errno == EROFS || errno == EPERM || errno == EACCES ? DB_FAULT_READONLY : DB_FAULT_OTHER;
+	if (statvfs(path, &vfs) == 0 && vfs.f_bavail == 0)
+		return DB_FAULT_FULL;
+	return DB_FAULT_OTHER;
+}
+
+/* The condition behind a SQLite result code.  An I/O or open error says
+ * what happened through errno: the one SQLite saw if it is telling,
+ * else what the files show now. */
+static enum db_fault
+db_fault_of(struct db *db, int src, int sys)
+{
+	switch (src & 0xff) {
+	case SQLITE_FULL:
+		return DB_FAULT_FULL;
+	case SQLITE_READONLY:
+		return DB_FAULT_READONLY;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return DB_FAULT_LOCKED;
+	case SQLITE_IOERR:
+	case SQLITE_CANTOPEN:
+		if (sys == ENOSPC || sys == EDQUOT)
+			return DB_FAULT_FULL;
+		if (sys == EROFS || sys == EPERM || sys == EACCES)
+			return DB_FAULT_READONLY;
+		return db_fault_of_files(db);
+	default:
+		return DB_FAULT_NONE;
+	}
+}
+
 enum mca_err
 db_sqlite_err(struct db *db, int src, const char *what)
 {
 	const char *msg = db->h != NULL ? sqlite3_errmsg(db->h) : sqlite3_errstr(src);
+	enum db_fault f = db_fault_of(db, src, db->h != NULL ? sqlite3_system_errno(db->h) : 0);
 
+	fault_last = f;
+	if (f != DB_FAULT_NONE) {
+		fault_counts[f]++;
+		db->fault = (int)f;
+		return mca_err_set(MCA_ERR_DB_UNAVAILABLE, "%s: database %s: %s", what,
+		    db_fault_text(f), msg);
+	}
 	switch (src) {
 	case SQLITE_CONSTRAINT_UNIQUE:
 	case SQLITE_CONSTRAINT_PRIMARYKEY:
@@ -211,9 +326,6 @@ db_sqlite_err(struct db *db, int src, const char *what)
 		break;
 	}
 	switch (src & 0xff) {
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-		return mca_err_set(MCA_ERR_DB_BUSY, "%s: %s", what, msg);
 	case SQLITE_NOMEM:
 		return mca_err_set(MCA_ERR_NOMEM, "%s: %s", what, msg);
 	default:
@@ -255,7 +367,8 @@ db_exec(struct db *db, const char *sql, const char *what)
 enum mca_err
 db_tx_begin(struct db *db)
 {
-	return db_exec(db, "BEGIN IMMEDIATE", "begin transaction");
+	/* Cached (stmt.c): parsed once, not on every write. */
+	return db_stmt_exec_cached(db, "BEGIN IMMEDIATE", "begin transaction");
 }
 
 void
@@ -271,8 +384,10 @@ db_tx_commit(struct db *db)
 {
 	enum mca_err rc;
 
-	if ((rc = db_exec(db, "COMMIT", "commit")) != MCA_OK)
+	if ((rc = db_stmt_exec_cached(db, "COMMIT", "commit")) != MCA_OK)
 		db_tx_rollback(db);
+	else
+		db->fault = DB_FAULT_NONE;
 	return rc;
 }
 
@@ -518,7 +633,8 @@ db_wal_enable(struct db *db)
 	enum mca_err rc;
 
 	for (int waited = 0; ; waited += 10) {
-		if ((rc = db_wal_try(db)) != MCA_ERR_DB_BUSY || waited >= DB_BUSY_TIMEOUT_MS)
+		if ((rc = db_wal_try(db)) != MCA_ERR_DB_UNAVAILABLE || db_fault_last() != DB_FAULT_LOCKED ||
+		    waited >= DB_BUSY_TIMEOUT_MS)
 			return rc;
 		(void)usleep(10 * 1000);
 	}
@@ -546,6 +662,10 @@ db_configure(struct db *db)
 		return rc;
 	if ((rc = db_wal_enable(db)) != MCA_OK)
 		return rc;
+	/* Savepoint journals (group commit, batch.c) stay in memory: a temp
+	 * file would be created outside the paths the sandbox allows. */
+	if ((rc = db_exec(db, "PRAGMA temp_store = MEMORY", "set temp_store")) != MCA_OK)
+		return rc;
 	/* FULL: a COMMIT that returned survives power loss (WAL fsync'ed). */
 	return db_exec(db, "PRAGMA synchronous = FULL", "set synchronous");
 }
@@ -567,7 +687,7 @@ db_open(const char *path, struct db **out)
 		return rc;
 	if ((db = calloc(1, sizeof(*db))) == NULL)
 		return MCA_ERR_NOMEM;
-	if (pthread_mutex_init(&db->lock, NULL) != 0) {
+	if (pthread_mutex_init(&db->lock, NULL) != 0 || db_batch_init(db) != MCA_OK) {
 		free(db);
 		return MCA_ERR_NOMEM;
 	}
@@ -579,6 +699,7 @@ db_open(const char *path, struct db **out)
 	}
 	if ((rc = db_configure(db)) != MCA_OK || (rc = db_migrate(db)) != MCA_OK)
 		goto out;
+	db->fault = DB_FAULT_NONE;	/* a lock waited out while opening is no fault now */
 	*out = db;
 	db = NULL;
 out:
@@ -620,7 +741,7 @@ db_open_readonly(const char *path, struct db **out)
 		return mca_err_set(MCA_ERR_INVALID, "db_open_readonly: no database path");
 	if ((db = calloc(1, sizeof(*db))) == NULL)
 		return MCA_ERR_NOMEM;
-	if (pthread_mutex_init(&db->lock, NULL) != 0) {
+	if (pthread_mutex_init(&db->lock, NULL) != 0 || db_batch_init(db) != MCA_OK) {
 		free(db);
 		return MCA_ERR_NOMEM;
 	}
@@ -643,9 +764,11 @@ db_close(struct db *db)
 {
 	if (db == NULL)
 		return;
-	/* Every statement is finalized by the function that prepared it. */
+	/* Every other statement is finalized by the function that prepared it. */
+	db_stmt_cache_free(db);
 	(void)sqlite3_close(db->h);
 	pthread_mutex_destroy(&db->lock);
+	db_batch_free(db);
 	free(db);
 }
 
@@ -679,6 +802,67 @@ db_ping(struct db *db)
 	sqlite3_finalize(st);
 	db_unlock(db);
 	return rc;
+}
+
+/* A write transaction that changes nothing visible: it rewrites the
+ * schema version with its own value, which dirties page 1, so the commit
+ * appends to the WAL and syncs like any other write would.  The busy
+ * timeout is short here: a health check must not wait 5 s on a lock. */
+static enum mca_err
+db_write_probe_locked(struct db *db)
+{
+	char sql[64];
+	int version = 0;
+	enum mca_err rc;
+
+	if ((rc = db_user_version(db, &version)) != MCA_OK)
+		return rc;
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", version);
+	(void)sqlite3_busy_timeout(db->h, 100);
+	if ((rc = db_tx_begin(db)) == MCA_OK &&
+	    (rc = db_exec(db, sql, "write probe")) == MCA_OK)
+		rc = db_tx_commit(db);
+	else
+		db_tx_rollback(db);
+	(void)sqlite3_busy_timeout(db->h, DB_BUSY_TIMEOUT_MS);
+	return rc;
+}
+
+enum mca_err
+db_ping_write(struct db *db)
+{
+	enum mca_err rc;
+
+	if (db == NULL)
+		return mca_err_set(MCA_ERR_INVALID, "db_ping_write: no database");
+	db_lock(db);
+	rc = db_write_probe_locked(db);
+	db_unlock(db);
+	return rc;
+}
+
+bool
+db_writable(struct db *db, enum db_fault *fault)
+{
+	int64_t now_us;
+	struct timespec ts;
+
+	*fault = DB_FAULT_NONE;
+	if (db == NULL)
+		return false;
+	if (db->fault == DB_FAULT_NONE)
+		return true;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	if (now_us - db->probe_us >= 1000000) {
+		db->probe_us = now_us;
+		db_lock(db);
+		if (db_write_probe_locked(db) != MCA_OK)
+			mca_err_clear();	/* the probe's failure is counted, not reported */
+		db_unlock(db);
+	}
+	*fault = (enum db_fault)db->fault;
+	return *fault == DB_FAULT_NONE;
 }
 
 enum mca_err

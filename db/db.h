@@ -13,8 +13,10 @@
  * caller and released with the matching *_clear / *_list_free.
  *
  * Times are int64_t Unix seconds.  Errors: MCA_ERR_NOT_FOUND,
- * MCA_ERR_EXISTS (unique name/serial), MCA_ERR_DB_BUSY (lock timeout),
- * MCA_ERR_DB (anything else, detail recorded, never with secrets).
+ * MCA_ERR_EXISTS (unique name/serial), MCA_ERR_DB_UNAVAILABLE (the
+ * database cannot record now: disk full, read-only, or still locked after
+ * the busy timeout; see enum db_fault), MCA_ERR_DB (anything else, detail
+ * recorded, never with secrets).
  */
 #ifndef MCA_DB_H
 #define MCA_DB_H
@@ -25,7 +27,7 @@
 
 #include "ca/common/err.h"
 
-#define DB_SCHEMA_VERSION 4
+#define DB_SCHEMA_VERSION 5
 #define DB_TOKEN_HASH_LEN 32	/* SHA-256 of the token */
 
 struct db;
@@ -41,6 +43,42 @@ void db_close(struct db *db);
 int db_schema_version(struct db *db);
 /* A trivial read, for health checks. */
 enum mca_err db_ping(struct db *db) MCA_WUR;
+/* A tiny write transaction that changes nothing (the write probe below),
+ * waiting at most 100 ms for the lock: for the service watchdog, since in
+ * WAL mode reads go on while another process holds the write lock and
+ * db_ping would not notice that nothing can be recorded. */
+enum mca_err db_ping_write(struct db *db) MCA_WUR;
+
+/* Why the database could not record (MCA_ERR_DB_UNAVAILABLE), by kind.
+ * SQLITE_FULL and I/O errors with ENOSPC/EDQUOT are "full"; SQLITE_READONLY
+ * and I/O or open errors with EROFS/EPERM/EACCES are "readonly";
+ * SQLITE_BUSY/LOCKED after the busy timeout are "locked"; other I/O and
+ * open errors are "other". */
+enum db_fault {
+	DB_FAULT_NONE,
+	DB_FAULT_FULL,
+	DB_FAULT_READONLY,
+	DB_FAULT_LOCKED,
+	DB_FAULT_OTHER,
+	DB_FAULT_MAX
+};
+/* "none", "full", "readonly", "locked", "other". */
+const char *db_fault_name(enum db_fault f);
+/* A phrase for clients and logs: "disk full", "read-only", ... */
+const char *db_fault_text(enum db_fault f);
+/* The kind of the last MCA_ERR_DB_UNAVAILABLE on this thread (DB_FAULT_NONE
+ * when the last database error on this thread was of another kind). */
+enum db_fault db_fault_last(void);
+/* Database errors seen by this process since it started, by kind
+ * (process-wide, for metrics; DB_FAULT_NONE counts nothing). */
+uint64_t db_fault_count(enum db_fault f);
+/* Whether the database takes writes.  false after a write failed with
+ * MCA_ERR_DB_UNAVAILABLE until a write succeeds again; while false each
+ * call (at most once a second) tries a tiny write transaction, so that
+ * readiness comes back by itself when the condition clears even if no
+ * client writes.  *fault gets the current kind (DB_FAULT_NONE when
+ * writable).  For health checks. */
+bool db_writable(struct db *db, enum db_fault *fault);
 
 /* ---- audit ------------------------------------------------------------
  *

@@ -14,9 +14,25 @@
 
 #include "db/db.h"
 
+#define DB_STMT_CACHE	24	/* statements kept prepared per connection (stmt.c) */
+
+struct db_stmt_slot {
+	const char	*sql;	/* static SQL text; its address is the key */
+	sqlite3_stmt	*st;	/* NULL: free slot */
+	bool		 busy;	/* handed out and not yet released */
+};
+
 struct db {
 	sqlite3		*h;
 	pthread_mutex_t	 lock;
+	struct db_stmt_slot stmts[DB_STMT_CACHE];
+	/* Group commit (batch.c): writers queued for the next transaction. */
+	pthread_mutex_t		 batch_lock;
+	pthread_cond_t		 batch_cond;
+	struct db_batch_member	*batch_head, *batch_tail;
+	bool			 batch_leader;	/* a commit is running */
+	_Atomic int	 fault;		/* enum db_fault of the last failed write; NONE once one succeeds */
+	_Atomic int64_t	 probe_us;	/* when db_writable last tried a write */
 };
 
 void db_lock(struct db *db);
@@ -26,6 +42,27 @@ void db_unlock(struct db *db);
  * sqlite3_errmsg as detail. */
 enum mca_err db_sqlite_err(struct db *db, int src, const char *what);
 enum mca_err db_stmt_prepare(struct db *db, const char *sql, sqlite3_stmt **st) MCA_WUR;
+/* Prepared-statement cache (stmt.c).  sql must have static storage (a
+ * literal or a static array): its address identifies the statement.
+ * The statement comes back ready to bind; hand it back with
+ * db_stmt_release (never sqlite3_finalize), which resets it and clears
+ * its bindings, or finalizes a statement that was not cached. */
+enum mca_err db_stmt_cached(struct db *db, const char *sql, sqlite3_stmt **st) MCA_WUR;
+void db_stmt_release(struct db *db, sqlite3_stmt *st);
+/* Steps a cached statement that returns no row (BEGIN, COMMIT). */
+enum mca_err db_stmt_exec_cached(struct db *db, const char *sql, const char *what) MCA_WUR;
+/* Finalizes every cached statement (before sqlite3_close). */
+void db_stmt_cache_free(struct db *db);
+
+/* Group commit (batch.c).  fn makes one writer's changes (and its audit
+ * entry) inside the shared transaction, with db->lock held; on failure
+ * only its own changes are undone.  db_batch_write returns fn's result,
+ * or the commit's error, once the transaction holding the changes has
+ * committed durably (or failed).  Not for callers holding db->lock. */
+typedef enum mca_err (*db_batch_fn)(struct db *db, void *arg, int64_t now);
+enum mca_err db_batch_write(struct db *db, db_batch_fn fn, void *arg, int64_t now) MCA_WUR;
+enum mca_err db_batch_init(struct db *db) MCA_WUR;
+void db_batch_free(struct db *db);
 
 /* Appends the token.consume audit entry for the token with this hash
  * (service or admin token), inside the caller's transaction. */

@@ -170,14 +170,14 @@ db_service_get(struct db *db, const char *name, struct db_service *out)
 	if (db == NULL || name == NULL || out == NULL)
 		return mca_err_set(MCA_ERR_INVALID, "db_service_get: NULL argument");
 	db_lock(db);
-	if ((rc = db_stmt_prepare(db, SERVICE_COLUMNS " WHERE name = ?1", &st)) != MCA_OK)
+	if ((rc = db_stmt_cached(db, SERVICE_COLUMNS " WHERE name = ?1", &st)) != MCA_OK)
 		goto out;
 	if ((src = sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC)) != SQLITE_OK)
 		rc = db_sqlite_err(db, src, "bind service name");
 	else
 		rc = service_get_locked(db, st, out);
 out:
-	sqlite3_finalize(st);
+	db_stmt_release(db, st);
 	db_unlock(db);
 	return rc;
 }
@@ -194,14 +194,14 @@ db_service_get_by_id(struct db *db, int64_t id, struct db_service *out)
 	if (db == NULL || out == NULL)
 		return mca_err_set(MCA_ERR_INVALID, "db_service_get_by_id: NULL argument");
 	db_lock(db);
-	if ((rc = db_stmt_prepare(db, SERVICE_COLUMNS " WHERE id = ?1", &st)) != MCA_OK)
+	if ((rc = db_stmt_cached(db, SERVICE_COLUMNS " WHERE id = ?1", &st)) != MCA_OK)
 		goto out;
 	if ((src = sqlite3_bind_int64(st, 1, id)) != SQLITE_OK)
 		rc = db_sqlite_err(db, src, "bind service id");
 	else
 		rc = service_get_locked(db, st, out);
 out:
-	sqlite3_finalize(st);
+	db_stmt_release(db, st);
 	db_unlock(db);
 	return rc;
 }

@@ -88,7 +88,7 @@ token_check_locked(struct db *db, const unsigned char hash[DB_TOKEN_HASH_LEN],
 	enum mca_err rc;
 	int src;
 
-	if ((rc = db_stmt_prepare(db,
+	if ((rc = db_stmt_cached(db,
 	    "SELECT service_id, expires_at, used_at FROM tokens WHERE hash = ?1", &st)) != MCA_OK)
 		return rc;
 	if ((src = sqlite3_bind_blob(st, 1, hash, DB_TOKEN_HASH_LEN, SQLITE_STATIC)) != SQLITE_OK)
@@ -99,7 +99,7 @@ token_check_locked(struct db *db, const unsigned char hash[DB_TOKEN_HASH_LEN],
 		rc = db_sqlite_err(db, src, "read token");
 	else
 		rc = token_state(st, now, want_service, service_id);
-	sqlite3_finalize(st);
+	db_stmt_release(db, st);
 	return rc;
 }
 
@@ -132,7 +132,7 @@ token_consume_locked(struct db *db, const unsigned char hash[DB_TOKEN_HASH_LEN],
 	int64_t sid = 0;
 	int src;
 
-	if ((rc = db_stmt_prepare(db,
+	if ((rc = db_stmt_cached(db,
 	    "UPDATE tokens SET used_at = ?1 WHERE hash = ?2 AND used_at IS NULL"
 	    " AND expires_at > ?1 AND service_id = ?3", &st)) != MCA_OK)
 		return rc;
@@ -142,7 +142,7 @@ token_consume_locked(struct db *db, const unsigned char hash[DB_TOKEN_HASH_LEN],
 		rc = db_sqlite_err(db, src, "bind token");
 	else
 		rc = db_stmt_done(db, st, "consume token");
-	sqlite3_finalize(st);
+	db_stmt_release(db, st);
 	if (rc != MCA_OK || sqlite3_changes(db->h) == 1)
 		return rc;
 	/* Nothing changed: say why, from the row as this transaction sees it. */
@@ -170,7 +170,7 @@ db_token_consume_audit_locked(struct db *db, const unsigned char hash[DB_TOKEN_H
 	if (issue == NULL)
 		return mca_err_set(MCA_ERR_INVALID, "a state change needs its audit entry");
 	a.actor = issue->actor;
-	if ((rc = db_stmt_prepare(db, "SELECT t.id, coalesce(s.name, a.name), t.admin_id IS NOT NULL"
+	if ((rc = db_stmt_cached(db, "SELECT t.id, coalesce(s.name, a.name), t.admin_id IS NOT NULL"
 	    " FROM tokens t LEFT JOIN services s ON s.id = t.service_id"
 	    " LEFT JOIN admins a ON a.id = t.admin_id WHERE t.hash = ?1", &st)) != MCA_OK)
 		return rc;
@@ -186,15 +186,35 @@ db_token_consume_audit_locked(struct db *db, const unsigned char hash[DB_TOKEN_H
 		a.detail = detail;
 		rc = db_audit_append_locked(db, &a, now);
 	}
-	sqlite3_finalize(st);
+	db_stmt_release(db, st);
 	return rc;
+}
+
+struct enroll_write {
+	const unsigned char	*hash;
+	const struct db_cert	*c;
+	const struct db_audit	*audit;
+};
+
+/* One member of a group commit: token, its audit entry, row, audit entry. */
+static enum mca_err
+enroll_member(struct db *db, void *arg, int64_t now)
+{
+	const struct enroll_write *w = arg;
+	enum mca_err rc;
+
+	if ((rc = token_consume_locked(db, w->hash, now, w->c->service_id)) != MCA_OK ||
+	    (rc = db_token_consume_audit_locked(db, w->hash, w->audit, now)) != MCA_OK ||
+	    (rc = db_cert_insert_locked(db, w->c, now)) != MCA_OK)
+		return rc;
+	return db_audit_append_locked(db, w->audit, now);
 }
 
 enum mca_err
 db_enroll_commit(struct db *db, const unsigned char hash[DB_TOKEN_HASH_LEN],
     int64_t now, const struct db_cert *c, const struct db_audit *audit)
 {
-	enum mca_err rc;
+	struct enroll_write w = { hash, c, audit };
 
 	if (db == NULL || hash == NULL || c == NULL)
 		return mca_err_set(MCA_ERR_INVALID, "db_enroll_commit: NULL argument");
@@ -202,18 +222,7 @@ db_enroll_commit(struct db *db, const unsigned char hash[DB_TOKEN_HASH_LEN],
 		return mca_err_set(MCA_ERR_INVALID, "enrollment certificate has no service");
 	if (audit == NULL)
 		return mca_err_set(MCA_ERR_INVALID, "a state change needs its audit entry");
-	db_lock(db);
-	if ((rc = db_tx_begin(db)) != MCA_OK)
-		goto out;
-	if ((rc = token_consume_locked(db, hash, now, c->service_id)) != MCA_OK ||
-	    (rc = db_token_consume_audit_locked(db, hash, audit, now)) != MCA_OK ||
-	    (rc = db_cert_insert_locked(db, c, now)) != MCA_OK ||
-	    (rc = db_audit_append_locked(db, audit, now)) != MCA_OK) {
-		db_tx_rollback(db);
-		goto out;
-	}
-	rc = db_tx_commit(db);
-out:
-	db_unlock(db);
-	return rc;
+	/* Shares a durable commit with concurrent issuances (batch.c); a
+	 * token presented twice in one batch is consumed by the first. */
+	return db_batch_write(db, enroll_member, &w, now);
 }

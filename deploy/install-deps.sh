@@ -17,7 +17,10 @@ test_pkgs=(
 	clang libclang-rt-14-dev
 	python3 python3-pytest python3-cryptography python3-requests
 	iproute2 util-linux procps
+	e2fsprogs
 	mandoc groff-base
+	prometheus python3-yaml shellcheck
+	softhsm2 p11-kit
 )
 
 want=("${build_pkgs[@]}")
@@ -45,3 +48,12 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -q
 $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+
+# The tests start their own Prometheus on loopback (test_monitoring.py): a
+# server the package just enabled would listen on *:9090 for nothing.
+for p in "${missing[@]}"; do
+	if [ "$p" = prometheus ] && [ -d /run/systemd/system ]; then
+		$sudo systemctl disable --now prometheus.service || true
+		echo "install-deps: stopped and disabled prometheus.service (the tests run their own)"
+	fi
+done

@@ -164,8 +164,8 @@ fi
 # Fuzz targets, when a fuzz build is given (deploy/test.sh makes one): each
 # target runs MESHCA_FUZZ_SECONDS and counts as one test.
 if [ -n "${MESHCA_FUZZ_BUILD:-}" ]; then
-	echo "=== fuzz targets (${MESHCA_FUZZ_SECONDS:-20}s each)"
-	fuzz_out=$(bash "$repo/tests/fuzz/run.sh" "$MESHCA_FUZZ_BUILD" "${MESHCA_FUZZ_SECONDS:-20}" 2>&1)
+	echo "=== fuzz targets (${MESHCA_FUZZ_SECONDS:-30}s each)"
+	fuzz_out=$(bash "$repo/tests/fuzz/run.sh" "$MESHCA_FUZZ_BUILD" "${MESHCA_FUZZ_SECONDS:-30}" 2>&1)
 	echo "$fuzz_out"
 	if [[ $(tail -n 1 <<<"$fuzz_out") =~ ^fuzz:\ ([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
 		passed=$((passed + BASH_REMATCH[1]))

@@ -34,6 +34,15 @@ static const char *const known_keys[] = {
 	"ocsp_validity",	/* OCSP response thisUpdate..nextUpdate (1h); reused for half of it */
 	"audit_checkpoint_interval",	/* meshcad signs an audit checkpoint this often (5m) when the log moved */
 	"metrics_listen",	/* meshcad Prometheus listener, plain HTTP, e.g. 127.0.0.1:9443 (off when unset) */
+	"max_connections",	/* meshcad: connections at once (4096) */
+	"max_connections_per_ip",	/* meshcad: connections at once from one client address (64) */
+	"max_request_body",	/* meshcad: bytes of a request body, 413 beyond (65536) */
+	"max_header_bytes",	/* meshcad: per-connection buffer for request line and headers, 431 beyond (16384) */
+	"idle_timeout",		/* meshcad: close a connection silent this long (30s) */
+	"request_timeout",	/* meshcad: cut a connection whose one request takes this long (60s) */
+	"bad_token_burst",	/* meshcad: failed token presentations per address before 429 (10) */
+	"bad_token_refill",	/* meshcad: one failed presentation forgiven every this long (6s) */
+	"user",			/* meshcad: account to switch to when started as root (default meshca if it exists; root keeps root) */
 	"url",			/* CLI: meshcad base URL */
 	"admin_cert",		/* CLI: admin client certificate (PEM) */
 	"admin_key",		/* CLI: admin client key (PEM, 0600) */

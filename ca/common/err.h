@@ -45,6 +45,8 @@
 	X(MCA_ERR_DB,             "database error") \
 	X(MCA_ERR_DB_BUSY,        "database busy") \
 	X(MCA_ERR_DB_SCHEMA,      "database schema is newer than this program") \
+	X(MCA_ERR_DB_UNAVAILABLE, "database cannot record now (disk full, read-only or locked)") \
+	X(MCA_ERR_RATE_LIMITED,   "too many failed attempts from this address") \
 	X(MCA_ERR_AUTH,           "no valid credential") \
 	X(MCA_ERR_CERT_EXPIRED,   "certificate expired or not yet valid") \
 	X(MCA_ERR_CERT_REVOKED,   "certificate revoked") \
@@ -53,7 +55,8 @@
 	X(MCA_ERR_HTTP,           "HTTP transport error") \
 	X(MCA_ERR_SERVER,         "server refused the request") \
 	X(MCA_ERR_FINGERPRINT,    "root fingerprint mismatch") \
-	X(MCA_ERR_STATE_EXISTS,   "a CA already exists here")
+	X(MCA_ERR_STATE_EXISTS,   "a CA already exists here") \
+	X(MCA_ERR_SIGNER_UNAVAILABLE, "the signer process is not available")
 
 enum mca_err {
 #define MCA_ERR_ENUM(name, msg) name,

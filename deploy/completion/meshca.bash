@@ -12,7 +12,7 @@ _meshca_opts()
 	init)		echo "--state-dir --trust-domain --root-key-type --intermediate-key-type" \
 			     "--root-ttl --intermediate-ttl --passphrase-file --listen --server-name" \
 			     "--server-ttl --admin-name --admin-ttl --name-constraints --permitted-dns" \
-			     "--permitted-ip --no-uri-constraint" ;;
+			     "--permitted-ip --no-uri-constraint --intermediate-key --pin-file" ;;
 	"service add")	echo "--spiffe-id --dns --ip --default-ttl --max-ttl --key-types --allow-wildcards" ;;
 	"service update") echo "--dns --no-dns --add-dns --remove-dns --ip --no-ip --add-ip --remove-ip" \
 			     "--default-ttl --max-ttl --key-types --allow-wildcards" ;;
@@ -20,7 +20,7 @@ _meshca_opts()
 	"token create"|"admin token") echo "--ttl" ;;
 	enroll)		echo "$_meshca_enroll" ;;
 	agent)		echo "$_meshca_enroll --renew-at --jitter --backoff-min --backoff-max --reuse-key" \
-			     "--exec --signal --pid-file --once" ;;
+			     "--exec --signal --pid-file --once --metrics-file" ;;
 	"agent status")	echo "--out" ;;
 	"certs list")	echo "--service --status --kind --limit" ;;
 	"certs show")	echo "--pem" ;;
@@ -74,7 +74,7 @@ _meshca()
 
 	case "$prev" in
 	--config|--admin-cert|--admin-key|--root-cert|--token-file|--passphrase-file|--pid-file|\
-	--issuer|--db|--checkpoint)
+	--issuer|--db|--checkpoint|--pin-file)
 		COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	--out|--state-dir)
 		if [ "$cmd" = "crl" ]; then

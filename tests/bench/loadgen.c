@@ -16,6 +16,11 @@
  * from /proc) is reported per successful request.  --path, --csr-field and
  * --ok-status point it at another signer for a side-by-side run (cfssl:
  * --path /api/v1/cfssl/sign --csr-field certificate_request --ok-status 200).
+ *
+ * Enrollment: --tokens FILE (one enrollment token a line, minted before
+ * the run) with --path /v1/enroll and no --cert/--key: each request
+ * presents the next unused token with the CSR; the run ends at the
+ * deadline or when the tokens run out.
  */
 #include <curl/curl.h>
 #include <getopt.h>
@@ -41,11 +46,15 @@ struct opts {
 	int		 seconds;
 	int		 new_connections;
 	long		 server_pid;	/* 0: do not report the server's CPU */
+	const char	*tokens_path;	/* enrollment: one token a line */
 };
 
 struct shared {
 	const struct opts	*o;
 	char			*body;
+	char			*csr;		/* with tokens: the CSR, for each body */
+	char			**tokens;
+	size_t			 ntokens, next_token;
 	double			 deadline;
 	pthread_mutex_t		 lock;
 	double			*lat;		/* milliseconds */
@@ -88,8 +97,10 @@ handle_new(const struct shared *sh, struct curl_slist *hdrs)
 	 * and the run measures the client, not meshcad.  The agent pins the
 	 * root the same way (cli/http.c). */
 	curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
-	curl_easy_setopt(h, CURLOPT_SSLCERT, o->cert);
-	curl_easy_setopt(h, CURLOPT_SSLKEY, o->key);
+	if (o->cert != NULL) {
+		curl_easy_setopt(h, CURLOPT_SSLCERT, o->cert);
+		curl_easy_setopt(h, CURLOPT_SSLKEY, o->key);
+	}
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(h, CURLOPT_POSTFIELDS, sh->body);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
@@ -116,16 +127,44 @@ record(struct shared *sh, double ms, long status)
 	pthread_mutex_unlock(&sh->lock);
 }
 
+/* With --tokens: the next body {token, csr}, or NULL when none is left. */
+static char *
+token_body(struct shared *sh)
+{
+	const char *tok = NULL;
+	json_t *o;
+	char *body = NULL;
+
+	pthread_mutex_lock(&sh->lock);
+	if (sh->next_token < sh->ntokens)
+		tok = sh->tokens[sh->next_token++];
+	pthread_mutex_unlock(&sh->lock);
+	if (tok != NULL && (o = json_pack("{s:s,s:s}", "token", tok, sh->o->csr_field, sh->csr)) != NULL) {
+		body = json_dumps(o, JSON_COMPACT);
+		json_decref(o);
+	}
+	return body;
+}
+
 static void *
 worker(void *arg)
 {
 	struct shared *sh = arg;
 	struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
 	CURL *h = handle_new(sh, hdrs);
+	char *body = NULL;
 
 	while (h != NULL && now_s() < sh->deadline && sh->ok + sh->failed < MAX_REQUESTS) {
-		double t0 = now_s();
+		double t0;
 		long status = 0;
+
+		if (sh->tokens != NULL) {
+			free(body);
+			if ((body = token_body(sh)) == NULL)
+				break;
+			curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+		}
+		t0 = now_s();
 
 		if (curl_easy_perform(h) == CURLE_OK)
 			curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
@@ -133,6 +172,7 @@ worker(void *arg)
 	}
 	curl_easy_cleanup(h);
 	curl_slist_free_all(hdrs);
+	free(body);
 	return NULL;
 }
 
@@ -175,6 +215,52 @@ pct(const struct shared *sh, double p)
 	return sh->lat[(size_t)(p * (double)(sh->nlat - 1))];
 }
 
+/* One token a line; blank lines skipped.  At most MAX_REQUESTS. */
+static int
+read_tokens(const char *path, struct shared *sh)
+{
+	char line[512];
+	size_t cap = 0;
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL && sh->ntokens < MAX_REQUESTS) {
+		line[strcspn(line, "\r\n")] = '\0';
+		if (line[0] == '\0')
+			continue;
+		if (sh->ntokens == cap) {
+			char **t = realloc(sh->tokens, (cap = cap ? cap * 2 : 1024) * sizeof(*t));
+
+			if (t == NULL)
+				break;
+			sh->tokens = t;
+		}
+		if ((sh->tokens[sh->ntokens] = strdup(line)) == NULL)
+			break;
+		sh->ntokens++;
+	}
+	fclose(f);
+	return sh->ntokens > 0 ? 0 : -1;
+}
+
+static char *
+read_file(const char *path)
+{
+	char *text = NULL;
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (f == NULL || (text = calloc(1, 65536)) == NULL)
+		goto out;
+	n = fread(text, 1, 65535, f);
+	text[n] = '\0';
+out:
+	if (f != NULL)
+		fclose(f);
+	return text;
+}
+
 static char *
 read_body(const char *csr_path, const char *field)
 {
@@ -210,6 +296,7 @@ parse(int argc, char **argv, struct opts *o)
 		{ "new-connections", no_argument, NULL, 'N' },
 		{ "server-pid", required_argument, NULL, 'p' }, { "path", required_argument, NULL, 'P' },
 		{ "csr-field", required_argument, NULL, 'f' }, { "ok-status", required_argument, NULL, 'o' },
+		{ "tokens", required_argument, NULL, 't' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
@@ -230,10 +317,12 @@ parse(int argc, char **argv, struct opts *o)
 		case 'P': o->path = optarg; break;
 		case 'f': o->csr_field = optarg; break;
 		case 'o': o->ok_status = strtol(optarg, NULL, 10); break;
+		case 't': o->tokens_path = optarg; break;
 		default: return -1;
 		}
 	}
-	if (!o->url || !o->cacert || !o->cert || !o->key || !o->csr_path ||
+	if (!o->url || !o->cacert || !o->csr_path || (o->cert == NULL) != (o->key == NULL) ||
+	    (o->cert == NULL && o->tokens_path == NULL) ||
 	    o->concurrency < 1 || o->concurrency > MAX_THREADS || o->seconds < 1 || o->seconds > 600 ||
 	    o->path[0] != '/' || strlen(o->path) > 200)
 		return -1;
@@ -254,11 +343,13 @@ main(int argc, char **argv)
 	if (parse(argc, argv, &o) != 0) {
 		fprintf(stderr, "usage: loadgen --url https://127.0.0.1:PORT --cacert F --cert F --key F "
 		    "--csr F [--concurrency 1-256] [--seconds 1-600] [--new-connections] [--server-pid PID]\n"
-		    "       [--path /v1/renew] [--csr-field csr] [--ok-status 201]\n");
+		    "       [--path /v1/renew] [--csr-field csr] [--ok-status 201] [--tokens FILE]\n");
 		return 2;
 	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || (sh.body = read_body(o.csr_path, o.csr_field)) == NULL ||
-	    (sh.lat = malloc(sizeof(double) * MAX_SAMPLES)) == NULL) {
+	    (sh.lat = malloc(sizeof(double) * MAX_SAMPLES)) == NULL ||
+	    (o.tokens_path != NULL && ((sh.csr = read_file(o.csr_path)) == NULL ||
+	    read_tokens(o.tokens_path, &sh) != 0))) {
 		fprintf(stderr, "loadgen: set-up failed\n");
 		return 1;
 	}
@@ -286,6 +377,10 @@ main(int argc, char **argv)
 		fprintf(stderr, "loadgen: %llu failed requests (first status %ld)\n", sh.failed, sh.first_bad_status);
 	free(sh.lat);
 	free(sh.body);
+	free(sh.csr);
+	for (size_t i = 0; i < sh.ntokens; i++)
+		free(sh.tokens[i]);
+	free(sh.tokens);
 	curl_global_cleanup();
 	return sh.failed ? 1 : 0;
 }

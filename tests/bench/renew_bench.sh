@@ -19,6 +19,8 @@ trap cleanup EXIT
 
 export MESHCA_ROOT_PASSPHRASE="bench-passphrase-$$"
 "$build/cli/meshca" init --state-dir "$work/state" >/dev/null
+# Every loadgen connection comes from 127.0.0.1: lift the per-address cap.
+echo "max_connections_per_ip = 1024" >>"$work/state/meshca.conf"
 "$build/api/meshcad" --config "$work/state/meshca.conf" --listen 127.0.0.1:0 \
 	--port-file "$work/port" --log-level warn 2>"$work/meshcad.log" &
 pid=$!

@@ -6,7 +6,9 @@
 - every command and subcommand `meshca --help` lists, and every option its
   `meshca COMMAND --help` lists, appears in meshca.1 and in the completion;
 - every option of `meshcad --help` and every configuration key meshcad reads
-  appears in meshcad.8.
+  appears in meshcad.8;
+- the sh blocks of README's Deploy section parse, name files that exist and
+  give `meshca init` only options it has.
 """
 
 import re
@@ -144,3 +146,42 @@ def test_meshcad_8_lists_every_option_and_key():
         if key not in CLI_ONLY_KEYS and not re.search(rf"Ic (?:[a-z_]+ , )*{key}\b", page):
             missing.append(f"key {key}")
     assert not missing, "meshcad.8 lacks: " + ", ".join(missing)
+
+
+def readme_deploy_blocks():
+    """The sh code blocks of README.md's Deploy section."""
+    text = (REPO / "README.md").read_text()
+    section = text.split("\n## Deploy\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```sh\n(.*?)```", section, re.S)
+
+
+def test_readme_deploy_commands_are_sound():
+    """Each sh block of README's Deploy section parses (bash -n); every repo
+    path it names exists; every option it gives meshca, meshcad or the
+    entrypoint is one they accept."""
+    blocks = readme_deploy_blocks()
+    assert len(blocks) >= 4, "the systemd, credential, Prometheus and container steps"
+    help_text = {}
+    for prog, argv in (("meshcad", [MESHCAD, "--help"]), ("meshca init", [MESHCA, "init", "--help"])):
+        res = run(argv, env=base_env())
+        assert res.returncode == 0, describe(res)
+        help_text[prog] = long_options(res.stdout) | {"help", "version"}
+    for block in blocks:
+        res = subprocess.run(["bash", "-n"], input=block, capture_output=True, text=True, timeout=30)
+        assert res.returncode == 0, f"bash -n: {res.stderr}\n{block}"
+        written = set(re.findall(r">\s*(deploy/[\w./@-]+)", block))
+        for path in set(re.findall(r"(?<![\w/.-])(deploy/[\w./@-]+)", block)) - written:
+            assert (REPO / path.rstrip(".")).exists(), f"README names {path}, not in the repository"
+        joined = block.replace("\\\n", " ")
+        for line in joined.splitlines():
+            m = re.search(r"\bmeshca init\b(.*)", line)
+            if m:
+                used = set(re.findall(r"(?<![\w-])--([a-z][a-z0-9-]+)", m.group(1).split("#")[0]))
+                assert used <= help_text["meshca init"], (used - help_text["meshca init"], line)
+    # The files `install` copies to /etc/prometheus are the ones the test validates.
+    prom = [b for b in blocks if "/etc/prometheus" in b][0]
+    assert "deploy/monitoring/meshca.rules.yml" in prom and "deploy/monitoring/prometheus.yml" in prom
+    conf = (REPO / "deploy/monitoring/prometheus.yml").read_text()
+    first = blocks[0]
+    port = re.search(r"metrics_listen = 127\.0\.0\.1:(\d+)", first).group(1)
+    assert f'"127.0.0.1:{port}"' in conf, "README's metrics_listen and prometheus.yml agree"

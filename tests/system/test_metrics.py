@@ -3,15 +3,20 @@
 A CA whose meshca.conf sets metrics_listen = 127.0.0.1:0; the port comes
 from meshcad's "metrics serving" log line.  Plain HTTP, scraped with
 requests and parsed as the text exposition format; series must move as
-enrollments, refusals and revocations happen.  Without the key there is
-no listener.
+enrollments, refusals and revocations happen (by service and outcome), OCSP
+answers are counted by status and by cache or fresh signature, and the CRL
+size is that of /v1/crl.  Without the key there is no listener.
 """
 
+import datetime
 import re
 import time
 
 import pytest
 import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509 import ocsp
 
 import sysutil
 from sysutil import ADMIN, Api, Daemon
@@ -72,6 +77,15 @@ def test_gauges_of_the_ca(served):
     assert 0 <= m["meshca_crl_age_seconds"] < 3600
     assert m["meshca_crl_next_update_seconds"] > 0
     assert m["meshca_certificates_live"] >= 2          # server and admin
+    # The CRL's size is that of the DER /v1/crl serves.
+    crl = api.get("/v1/crl")
+    assert crl.status_code == 200
+    assert m["meshca_crl_size_bytes"] == len(crl.content)
+    # Issuance series exist from the start (rate() needs a first sample).
+    assert m['meshca_certificates_issued_total{how="enroll",service="_none"}'] == 0
+    for st in ("good", "revoked", "unknown", "error"):
+        for src in ("cached", "fresh"):
+            assert f'meshca_ocsp_responses_total{{status="{st}",source="{src}"}}' in m
 
 
 def test_series_move_with_enroll_refusal_and_revoke(served, unique):
@@ -87,13 +101,25 @@ def test_series_move_with_enroll_refusal_and_revoke(served, unique):
     assert r.status_code == 401 and sysutil.error_code(r) == "token_used", r.text
     r = api.post("/v1/revoke", ADMIN, json={"serial": serial, "reason": "keyCompromise"})
     assert r.status_code == 200, r.text
-    after = scrape(url)
+    # Requests are counted when MHD completes them, which may be just after
+    # the client has read the reply: wait for the last one (the revoke).
+    revoked = f'meshca_certificate_requests_total{{action="revoke",service="{name}",outcome="ok"}}'
+    deadline = time.monotonic() + 5
+    while (after := scrape(url)).get(revoked, 0) == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
 
     def delta(series):
         return after.get(series, 0) - before.get(series, 0)
 
-    assert delta('meshca_certificates_issued_total{how="enroll"}') == 1
-    assert delta('meshca_certificates_issued_total{how="renew"}') == 0
+    assert delta(f'meshca_certificates_issued_total{{how="enroll",service="{name}"}}') == 1
+    assert delta(f'meshca_certificates_issued_total{{how="renew",service="{name}"}}') == 0
+    assert sum(v for k, v in after.items()
+               if k.startswith("meshca_certificates_issued_total{")) - \
+        sum(v for k, v in before.items() if k.startswith("meshca_certificates_issued_total{")) == 1
+    ops = 'meshca_certificate_requests_total{action="%s",service="%s",outcome="%s"}'
+    assert delta(ops % ("enroll", name, "ok")) == 1
+    assert delta(ops % ("enroll", name, "token_used")) == 1
+    assert delta(ops % ("revoke", name, "ok")) == 1
     assert delta('meshca_http_requests_total{method="POST",route="/v1/enroll",status="201"}') == 1
     assert delta('meshca_http_requests_total{method="POST",route="/v1/enroll",status="401"}') == 1
     assert delta('meshca_http_requests_total{method="POST",route="/v1/services/*/tokens",'
@@ -124,3 +150,58 @@ def test_only_get_metrics(served):
 def test_off_unless_configured(ca, meshcad):
     assert "metrics_listen" not in ca.conf.read_text()
     assert "metrics serving" not in meshcad.stderr()
+
+
+
+def ocsp_post(api, der):
+    r = api.post("/v1/ocsp", data=der, headers={"Content-Type": "application/ocsp-request"})
+    assert r.status_code == 200, r.text
+    return ocsp.load_der_ocsp_response(r.content)
+
+
+def test_ocsp_served_by_status_and_source(served, unique):
+    """Nonce-less requests: the first is signed (fresh), the next comes from
+    the cache; a revocation makes the answer fresh again; a serial never
+    issued is unknown; garbage gets an unsigned malformedRequest (error)."""
+    api, url = served
+    name = unique()
+    api.create_service(name, dns_names=[f"{name}.svc"])
+    r = api.enroll(api.mint_token(name), sysutil.make_csr(sysutil.make_key()))
+    assert r.status_code == 201, r.text
+    cert = x509.load_pem_x509_certificate(r.json()["certificate"].encode())
+    issuer = api.ca.intermediate
+    req = ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, hashes.SHA1()).build()
+    der = req.public_bytes(serialization.Encoding.DER)
+    # A certificate this CA never issued: only its serial goes into the CertID.
+    k = sysutil.make_key()
+    now = datetime.datetime.now(datetime.timezone.utc)
+    fake = (x509.CertificateBuilder().subject_name(issuer.subject).issuer_name(issuer.subject)
+            .public_key(k.public_key()).serial_number(0x7e57_0000_0000_0000_0000_0000_0000_0001)
+            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .sign(k, hashes.SHA256()))
+    never = ocsp.OCSPRequestBuilder().add_certificate(fake, issuer, hashes.SHA1()).build()
+
+    before = scrape(url)
+    assert ocsp_post(api, der).certificate_status == ocsp.OCSPCertStatus.GOOD
+    assert ocsp_post(api, der).certificate_status == ocsp.OCSPCertStatus.GOOD
+    rv = api.post("/v1/revoke", ADMIN, json={"serial": r.json()["serial"], "reason": "superseded"})
+    assert rv.status_code == 200, rv.text
+    assert ocsp_post(api, der).certificate_status == ocsp.OCSPCertStatus.REVOKED
+    assert ocsp_post(api, der).certificate_status == ocsp.OCSPCertStatus.REVOKED
+    assert ocsp_post(api, never.public_bytes(serialization.Encoding.DER)).certificate_status \
+        == ocsp.OCSPCertStatus.UNKNOWN
+    bad = api.post("/v1/ocsp", data=b"\x30\x03\x02\x01\x00",
+                   headers={"Content-Type": "application/ocsp-request"})
+    assert bad.status_code == 200
+    assert ocsp.load_der_ocsp_response(bad.content).response_status == \
+        ocsp.OCSPResponseStatus.MALFORMED_REQUEST
+    after = scrape(url)
+
+    def delta(status, source):
+        k = f'meshca_ocsp_responses_total{{status="{status}",source="{source}"}}'
+        return after[k] - before.get(k, 0)
+
+    assert (delta("good", "fresh"), delta("good", "cached")) == (1, 1)
+    assert (delta("revoked", "fresh"), delta("revoked", "cached")) == (1, 1)
+    assert (delta("unknown", "fresh"), delta("error", "fresh")) == (1, 1)
+    assert delta("error", "cached") == 0

@@ -15,18 +15,23 @@ meshcad built without libsystemd (meson -Dsystemd=disabled) sends nothing:
 then this module skips, saying so.
 """
 
+import datetime
 import json
 import os
 import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509 import ocsp
 
 import sysutil
 from sysutil import MESHCAD, base_env, new_session, stop_process, track
@@ -196,3 +201,142 @@ def test_no_notify_socket_no_watchdog(ca, tmp_path):
         assert "meshcad reloaded" in d.stderr()
     finally:
         d.stop(check=True)
+
+
+def test_watchdog_stops_while_the_database_is_locked(ca, notified):
+    """Another process takes the database's write lock (BEGIN EXCLUSIVE, as
+    a stuck sqlite3 shell or a backup tool would): meshcad can no longer
+    record what it issues, so WATCHDOG=1 stops (systemd would restart it)
+    and meshcad says why; once the lock goes, the pings come back."""
+    proc, n, port_file, stderr_path = notified
+    n.wait_for("READY")
+    n.wait_for("WATCHDOG")
+    db_path = ca.dir / "meshca.db"
+    assert db_path.exists(), sorted(p.name for p in ca.dir.iterdir())
+    holder = sqlite3.connect(str(db_path), timeout=5, isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        # Drain pings already in flight, then none for 3 whole periods.
+        time.sleep(0.3)
+        while n.recv(0.01) is not None:
+            pass
+        t0 = time.monotonic()
+        late = []
+        while time.monotonic() - t0 < 1.2:
+            f = n.recv(0.2)
+            if f and f.get("WATCHDOG") == "1":
+                late.append(round(time.monotonic() - t0, 3))
+        assert late == [], f"WATCHDOG=1 while the database was locked, at {late} s"
+        assert proc.poll() is None
+        log = stderr_path.read_text()
+        assert "watchdog: database does not answer" in log, log[-2000:]
+        assert log.count("watchdog: database does not answer") == 1, "logged once, not per tick"
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    t1 = time.monotonic()
+    n.wait_for("WATCHDOG", timeout=5)
+    assert time.monotonic() - t1 < 1.5
+    n.wait_for("WATCHDOG", timeout=2)
+    assert "watchdog: database answers again" in stderr_path.read_text()
+    assert health(ca, int(port_file.read_text().strip())) == 200
+
+
+def _api(ca, port):
+    class _D:
+        url = f"https://127.0.0.1:{port}"
+    return sysutil.Api(ca, _D())
+
+
+def _token_ttl(api, service):
+    r = api.post(f"/v1/services/{service}/tokens", sysutil.ADMIN, json={})
+    assert r.status_code == 201, r.text
+    exp = datetime.datetime.strptime(r.json()["expires_at"], "%Y-%m-%dT%H:%M:%SZ")
+    return (exp.replace(tzinfo=datetime.timezone.utc) -
+            datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+
+
+def _ocsp_window(api, cert_pem):
+    cert = x509.load_pem_x509_certificate(cert_pem.encode())
+    req = ocsp.OCSPRequestBuilder().add_certificate(cert, api.ca.intermediate, hashes.SHA1()).build()
+    r = api.post("/v1/ocsp", data=req.public_bytes(serialization.Encoding.DER),
+                 headers={"Content-Type": "application/ocsp-request"})
+    assert r.status_code == 200
+    o = ocsp.load_der_ocsp_response(r.content)
+    return (o.next_update - o.this_update).total_seconds()
+
+
+def test_sighup_reloads_ttls_and_validity_all_or_nothing(ca, notified):
+    """SIGHUP applies token_ttl, min_ttl, default_ttl, ocsp_validity and
+    crl_validity to the running process; a file with one bad value changes
+    none of them (logged, READY=1 again, still serving); a changed
+    restart-only key is named in the log.  Services (the policy) are in the
+    database and never need a reload."""
+    proc, n, port_file, stderr_path = notified
+    saved = ca.conf.read_text()
+    try:
+        _reload_checks(ca, proc, n, port_file, stderr_path)
+    finally:
+        ca.conf.write_text(saved)          # the module's CA serves the other tests
+
+
+def _reload_checks(ca, proc, n, port_file, stderr_path):
+    n.wait_for("READY")
+    api = _api(ca, int(port_file.read_text().strip()))
+    api.create_service("reload", dns_names=["reload.svc"])
+    assert 3500 < _token_ttl(api, "reload") <= 3600            # the default 1 h
+
+    def hup():
+        os.kill(proc.pid, signal.SIGHUP)
+        n.wait_for("RELOADING")
+        n.wait_for("READY")
+        assert proc.poll() is None
+
+    set_conf(ca.conf, "token_ttl", "2h")
+    set_conf(ca.conf, "min_ttl", "10m")
+    set_conf(ca.conf, "ocsp_validity", "30m")
+    set_conf(ca.conf, "crl_validity", "2h")
+    set_conf(ca.conf, "server_ttl", "30d")                      # restart-only
+    hup()
+    log = stderr_path.read_text()
+    assert re.search(r'needs a restart.*key=server_ttl', log), log[-2000:]
+    assert 7100 < _token_ttl(api, "reload") <= 7200
+    tok = api.mint_token("reload")
+    r = api.enroll(tok, sysutil.make_csr(sysutil.make_key()), ttl="6m")
+    assert r.status_code == 400 and sysutil.error_code(r) == "invalid_ttl", r.text
+    r = api.enroll(tok, sysutil.make_csr(sysutil.make_key()), ttl="11m")
+    assert r.status_code == 201, r.text
+    assert _ocsp_window(api, r.json()["certificate"]) == 1800
+    rv = api.post("/v1/revoke", sysutil.ADMIN, json={"serial": r.json()["serial"]})
+    assert rv.status_code == 200, rv.text
+    deadline = time.monotonic() + 10                            # the rebuild after a revocation
+    while True:
+        crl = x509.load_der_x509_crl(api.get("/v1/crl").content)
+        if crl.get_revoked_certificate_by_serial_number(int(r.json()["serial"], 16)) is not None:
+            break
+        assert time.monotonic() < deadline, "revocation not in the CRL"
+        time.sleep(0.1)
+    assert (crl.next_update - crl.last_update).total_seconds() == 7200
+
+    # One bad value among good ones: nothing changes.
+    set_conf(ca.conf, "token_ttl", "3h")
+    set_conf(ca.conf, "min_ttl", "banana")
+    hup()
+    tail = stderr_path.read_text()[len(log):]
+    assert re.search(r'reload failed, running settings kept.*min_ttl', tail), tail
+    assert 7100 < _token_ttl(api, "reload") <= 7200
+    r = api.enroll(api.mint_token("reload"), sysutil.make_csr(sysutil.make_key()), ttl="6m")
+    assert r.status_code == 400 and sysutil.error_code(r) == "invalid_ttl", r.text
+    # A rule that holds only across keys: min_ttl above default_ttl.
+    set_conf(ca.conf, "min_ttl", "2d")
+    hup()
+    assert "need 1s <= min_ttl <= default_ttl" in stderr_path.read_text()
+    assert 7100 < _token_ttl(api, "reload") <= 7200
+
+    # Policy is live without a reload: a service's max_ttl changed over the API.
+    r = api.request("PATCH", "/v1/services/reload", sysutil.ADMIN, json={"default_ttl": "12m", "max_ttl": "15m"})
+    assert r.status_code == 200, r.text
+    r = api.enroll(api.mint_token("reload"), sysutil.make_csr(sysutil.make_key()), ttl="20m")
+    assert r.status_code == 201 and r.json()["ttl"] == 900, r.text    # capped at the new max
+    r = api.enroll(api.mint_token("reload"), sysutil.make_csr(sysutil.make_key()))
+    assert r.status_code == 201 and r.json()["ttl"] == 720, r.text    # the new default

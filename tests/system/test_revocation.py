@@ -343,6 +343,27 @@ def test_revoked_certificate_cannot_authenticate(rapi, tmp_path, svc):
     assert_error(r, 401, "certificate_revoked")
 
 
+def test_revoked_mid_connection_refused_on_same_connection(rapi, tmp_path, svc):
+    """meshcad keeps a chain's path-validation verdict (auth.c), but not the
+    record's: a certificate revoked while its keep-alive connection is open
+    is refused on that connection's very next request."""
+    w = enroll(rapi, tmp_path, svc)
+    with rapi.session(w.client) as s:
+        for _ in range(2):              # the second one on a kept verdict
+            r = s.post(rapi.url + "/v1/renew", json={"csr": sysutil.make_csr()},
+                       timeout=sysutil.HTTP_TIMEOUT)
+            assert r.status_code == 201, r.text
+        assert revoke(rapi, w.serial).status_code == 200
+        r = s.post(rapi.url + "/v1/renew", json={"csr": sysutil.make_csr()},
+                   timeout=sysutil.HTTP_TIMEOUT)
+        assert_error(r, 401, "certificate_revoked")
+        assert_error(s.get(rapi.url + "/v1/certificates", timeout=sysutil.HTTP_TIMEOUT),
+                     401, "certificate_revoked")
+        # All of it over one TLS connection: the verdict was not re-derived.
+        pool = s.get_adapter(rapi.url).poolmanager.connection_from_url(rapi.url)
+        assert pool.num_connections == 1, pool.num_connections
+
+
 def test_workload_cannot_revoke_admin(rca, rapi, tmp_path):
     """The admin credential cannot be revoked by a workload (the module goes on
     using it, so it is not revoked here)."""

@@ -58,3 +58,34 @@ def test_stalled_handshakes_do_not_spin(meshcad, api):
     assert used < CPU_BOUND, \
         f"meshcad used {used:.2f} s of CPU in {HOLD} s while two handshakes waited for the client"
     api.health()
+
+
+def https_get(ctx, port, path, session=None):
+    """One HTTP/1.1 GET on a new TLS connection; returns (status line,
+    whether the session was resumed, the session to resume next time)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1", session=session) as s:
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+            # TLS 1.3 tickets arrive after the handshake: read before asking.
+            return data.split(b"\r\n", 1)[0].decode(), s.session_reused, s.session
+
+
+def test_session_resumption_keeps_client_identity(meshcad, api, ca, workload):
+    """meshcad issues session tickets (api/resume.c): a client that
+    reconnects resumes its TLS session, TLS 1.3 and 1.2 alike, and the
+    resumed session still carries its client certificate, so the request
+    authenticates as before (a workload is not an admin: 403, not 401)."""
+    fullchain, key = workload
+    for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+        ctx = ssl.create_default_context(cafile=str(ca.root_crt))
+        ctx.check_hostname = False
+        ctx.minimum_version = ctx.maximum_version = version
+        ctx.load_cert_chain(str(fullchain), str(key))
+        first, reused, session = https_get(ctx, meshcad.port, "/v1/services")
+        assert not reused and " 403 " in first, (version, first)
+        again, reused, _ = https_get(ctx, meshcad.port, "/v1/services", session)
+        assert reused, f"{version.name}: the session was not resumed"
+        assert " 403 " in again, (version, again)

@@ -248,7 +248,8 @@ test_open_creates_schema(void **state)
 	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table'"
 	    " AND name IN ('services', 'tokens', 'certificates', 'audit')"), 4);
 	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM sqlite_schema WHERE type = 'index'"
-	    " AND name IN ('certificates_service', 'certificates_status', 'certificates_spiffe')"), 3);
+	    " AND name IN ('certificates_service_created', 'certificates_status', 'certificates_spiffe',"
+	    " 'certificates_kind_created', 'certificates_status_created')"), 5);	/* v5 */
 }
 
 /* Foreign keys are per connection: observe them through db/ itself. */
@@ -2353,10 +2354,57 @@ test_audit_open_readonly(void **state)
 	assert_int_equal(db_open_readonly(fx->path, &ro), MCA_ERR_DB_SCHEMA);
 }
 
+/* Issue 7: a database that cannot record gives MCA_ERR_DB_UNAVAILABLE
+ * with its kind; db_writable reports it and probes its way back. */
+static void
+test_fault_readonly_and_locked(void **state)
+{
+	struct fx *fx = *state;
+	struct db_audit a = { "actor", "act", NULL, true, NULL };
+	struct db *ro = NULL;
+	sqlite3 *other = NULL;
+	enum db_fault f;
+	uint64_t ro_before = db_fault_count(DB_FAULT_READONLY);
+	uint64_t lk_before = db_fault_count(DB_FAULT_LOCKED);
+
+	assert_int_equal(db_open(fx->path, &fx->db), MCA_OK);
+	assert_true(db_writable(fx->db, &f));
+	assert_int_equal(f, DB_FAULT_NONE);
+	/* A read-only handle: SQLITE_READONLY. */
+	assert_int_equal(db_open_readonly(fx->path, &ro), MCA_OK);
+	assert_int_equal(db_audit_append(ro, &a, NOW), MCA_ERR_DB_UNAVAILABLE);
+	assert_int_equal(db_fault_last(), DB_FAULT_READONLY);
+	assert_non_null(strstr(mca_err_detail(), "read-only"));
+	assert_false(db_writable(ro, &f));
+	assert_int_equal(f, DB_FAULT_READONLY);
+	assert_true(db_fault_count(DB_FAULT_READONLY) > ro_before);
+	db_close(ro);
+	/* Another connection holds the write lock past the busy timeout. */
+	assert_int_equal(sqlite3_open(fx->path, &other), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(other, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(db_audit_append(fx->db, &a, NOW), MCA_ERR_DB_UNAVAILABLE);
+	assert_int_equal(db_fault_last(), DB_FAULT_LOCKED);
+	assert_int_equal(db_fault_count(DB_FAULT_LOCKED), lk_before + 1);
+	assert_false(db_writable(fx->db, &f));
+	assert_int_equal(f, DB_FAULT_LOCKED);
+	assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(other);
+	/* Within the probe interval the answer stays; after it, the probe
+	 * writes and readiness is back without any client write. */
+	sleep(1);
+	assert_true(db_writable(fx->db, &f));
+	assert_int_equal(f, DB_FAULT_NONE);
+	assert_int_equal(db_audit_append(fx->db, &a, NOW), MCA_OK);
+	assert_string_equal(db_fault_name(DB_FAULT_FULL), "full");
+	assert_string_equal(db_fault_text(DB_FAULT_FULL), "disk full");
+	assert_string_equal(db_fault_name(DB_FAULT_MAX), "other");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_fault_readonly_and_locked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_creates_schema, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_foreign_keys_on, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_open_reopen_idempotent, setup, teardown),

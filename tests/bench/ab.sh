@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# A/B renewals through several meshcad binaries on one CA and database
+# (tests/bench/README.md, "Step by step"):
+#
+#   tests/bench/ab.sh BUILD_DIR MESHCAD [MESHCAD…]
+#
+# Environment: SECS (default 4), LEVELS (default "1 16 64"), ROUNDS
+# (default "1 2"), EXTRA (more loadgen flags, e.g. --new-connections).
+# BUILD_DIR gives meshca and loadgen; each MESHCAD is a copy of api/meshcad
+# built from the code under test.  Within a round every binary serves in
+# turn, so machine drift hits all alike.  Stops meshcad by its PID and
+# removes everything at the end.
+set -euo pipefail
+build=$(cd "${1:?usage: ab.sh BUILD_DIR MESHCAD [MESHCAD...]}" && pwd)
+shift
+[ $# -ge 1 ] || { echo "usage: ab.sh BUILD_DIR MESHCAD [MESHCAD...]" >&2; exit 2; }
+secs=${SECS:-4}
+levels=${LEVELS:-"1 16 64"}
+work=$(mktemp -d)
+pid=""
+cleanup() {
+	if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+export MESHCA_ROOT_PASSPHRASE="bench-passphrase-$$"
+"$build/cli/meshca" init --state-dir "$work/state" >/dev/null
+echo "max_connections_per_ip = 1024" >>"$work/state/meshca.conf"
+start() {
+	rm -f "$work/port"
+	"$1" --config "$work/state/meshca.conf" --listen 127.0.0.1:0 --port-file "$work/port" \
+		--log-level warn 2>>"$work/meshcad.log" &
+	pid=$!
+	for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.1; done
+	url="https://127.0.0.1:$(cat "$work/port")"
+}
+stop() { kill "$pid"; wait "$pid" || true; pid=""; }
+start "$1"
+export MESHCA_CONFIG="$work/state/meshca.conf" MESHCA_URL="$url"
+"$build/cli/meshca" service add bench --dns bench.svc >/dev/null
+"$build/cli/meshca" token create bench >"$work/token" 2>/dev/null
+"$build/cli/meshca" enroll --url "$url" --root-cert "$work/state/root.crt" \
+	--token-file "$work/token" --out "$work/w" >/dev/null
+openssl req -new -key "$work/w/key.pem" -subj /CN=bench -out "$work/csr.pem" 2>/dev/null
+stop
+for round in ${ROUNDS:-1 2}; do
+	for bin in "$@"; do
+		start "$bin"
+		for c in $levels; do
+			printf '%s r%s ' "$(basename "$bin")" "$round"
+			# shellcheck disable=SC2086
+			"$build/tests/bench/loadgen" --url "$url" --cacert "$work/state/root.crt" \
+				--cert "$work/w/fullchain.pem" --key "$work/w/key.pem" --csr "$work/csr.pem" \
+				--concurrency "$c" --seconds "$secs" --server-pid "$pid" ${EXTRA:-} | tr '\n' ' '
+			echo
+		done
+		stop
+	done
+done

@@ -24,6 +24,11 @@ python=/usr/bin/python3
 work=$(mktemp -d "${TMPDIR:-/tmp}/meshca-san.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/reports" "$work/pytest"
+# A meshcad that switches to another user (test_sandbox.py: --user nobody)
+# must still reach the reports directory: its Landlock rules name it, and
+# its reports would otherwise be lost.
+chmod 0711 "$work"
+chmod 1777 "$work/reports"
 
 export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:exitcode=86:abort_on_error=0:log_path=$work/reports/asan:detect_stack_use_after_return=1:check_initialization_order=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:exitcode=87"

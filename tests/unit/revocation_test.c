@@ -286,7 +286,7 @@ static size_t
 crl_reasons(const struct mca_buf *crl, int *reasons, size_t max)
 {
 	static const unsigned char oid_reason[] = { 0x06, 0x03, 0x55, 0x1d, 0x15 };
-	struct tlv cl, tbs, f, e, x;
+	struct tlv cl = { 0 }, tbs = { 0 }, f = { 0 }, e = { 0 }, x = { 0 };
 	const unsigned char *p;
 	size_t n = 0;
 

@@ -115,6 +115,15 @@ enum mca_err ca_nc_check(const struct ca_nc *nc, const char *uri, const struct c
 /* The signer's constraints, NULL when unconstrained. */
 const struct ca_nc *ca_signer_nc(const struct ca_signer *s);
 
+/* The extensions every leaf of a signer carries, each encoded once
+ * (issue.c): basicConstraints, keyUsage, extendedKeyUsage and the AKI
+ * when the signer is opened, cRLDistributionPoints and AIA for the last
+ * URLs asked for.  Thread-safe; ca_signer_free frees it. */
+struct ca_leaf_exts;
+enum mca_err ca_leaf_exts_new(gnutls_x509_crt_t issuer, struct ca_leaf_exts **out) MCA_WUR;
+void ca_leaf_exts_free(struct ca_leaf_exts *e);
+struct ca_leaf_exts *ca_signer_leaf_exts(const struct ca_signer *s);
+
 /* issue.c: the parts of a certificate every profile shares. */
 struct ca_crt_base {
 	gnutls_pubkey_t		 pub;		/* subject public key */

@@ -4,7 +4,9 @@
  */
 #include "ca/ca_internal.h"
 
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <gnutls/x509-ext.h>
@@ -12,6 +14,11 @@
 #define CN_MAX_LEN	64		/* RFC 5280 A.1: ub-common-name */
 #define TIME_MAX	253402300799	/* 9999-12-31T23:59:59Z, RFC 5280 4.1.2.5 */
 #define URL_MAX_LEN	2048		/* CRL, OCSP and caIssuers URLs */
+#define OID_BC		"2.5.29.19"	/* RFC 5280 4.2.1.9 */
+#define OID_KU		"2.5.29.15"	/* RFC 5280 4.2.1.3 */
+#define OID_EKU		"2.5.29.37"	/* RFC 5280 4.2.1.12 */
+#define OID_AKI		"2.5.29.35"	/* RFC 5280 4.2.1.1 */
+#define OID_CDP		"2.5.29.31"	/* RFC 5280 4.2.1.13 */
 
 enum mca_err
 ca_serial_new(unsigned char raw[16], char out[CA_SERIAL_HEX_MAX])
@@ -212,16 +219,17 @@ leaf_set_subject(gnutls_x509_crt_t crt, const struct ca_signer *s, const struct 
 	return MCA_OK;
 }
 
-/* X509-SVID spec 4.1-4.4: the leaf's constraints and usages. */
+/* X509-SVID spec 4.1-4.4: the leaf's constraints and usages.  Applied
+ * once per signer, to a scratch certificate (leaf_exts_new). */
 static enum mca_err
-leaf_set_profile(gnutls_x509_crt_t crt, const struct ca_leaf_req *req)
+leaf_set_usages(gnutls_x509_crt_t crt)
 {
 	if (gnutls_x509_crt_set_basic_constraints(crt, 0, -1) < 0 ||
 	    gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_DIGITAL_SIGNATURE) < 0 ||
 	    gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_SERVER, 0) < 0 ||
 	    gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_CLIENT, 0) < 0)
 		return mca_err_set(MCA_ERR_SIGN, "cannot set the leaf extensions");
-	return leaf_set_sans(crt, req);
+	return MCA_OK;
 }
 
 /* A revocation pointer: an absolute http(s) URI of printable ASCII. */
@@ -295,6 +303,200 @@ leaf_set_revocation(gnutls_x509_crt_t crt, const struct ca_leaf_req *req)
 	return leaf_set_aia(crt, req);
 }
 
+/* ---- extensions every leaf shares, encoded once --------------------------
+ *
+ * Encoding an extension through GnuTLS runs libtasn1 (create the
+ * structure, write, DER-encode): for the constant ones that was ~40 % of
+ * ca_issue_leaf (tests/bench/README.md).  Each is made once on a scratch
+ * certificate by the very setters above and read back as DER, so the bytes
+ * are the ones those setters write; a leaf then gets copies, in the same
+ * order as before.
+ */
+
+struct leaf_ext {
+	const char	*oid;
+	gnutls_datum_t	 der;		/* data NULL: absent */
+	unsigned int	 critical;
+};
+
+#define LEAF_USAGES	3	/* basicConstraints, keyUsage, extendedKeyUsage */
+
+struct ca_leaf_exts {
+	struct leaf_ext	 usage[LEAF_USAGES];
+	struct leaf_ext	 aki;
+	pthread_mutex_t	 lock;		/* over what follows */
+	bool		 have_urls;
+	char		*url[3];	/* CRL, OCSP, caIssuers of cdp and aia */
+	struct leaf_ext	 cdp, aia;
+};
+
+static void
+ext_clear(struct leaf_ext *e)
+{
+	gnutls_free(e->der.data);
+	e->der.data = NULL;
+	e->der.size = 0;
+}
+
+/* The extension oid of scratch as DER (absent: left NULL). */
+static enum mca_err
+ext_read(gnutls_x509_crt_t scratch, const char *oid, struct leaf_ext *e)
+{
+	int r;
+
+	e->oid = oid;
+	r = gnutls_x509_crt_get_extension_by_oid2(scratch, oid, 0, &e->der, &e->critical);
+	if (r == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+		return MCA_OK;
+	if (r < 0)
+		return mca_err_set(MCA_ERR_SIGN, "cannot read back extension %s: %s", oid,
+		    gnutls_strerror(r));
+	return MCA_OK;
+}
+
+static enum mca_err
+ext_put(gnutls_x509_crt_t crt, const struct leaf_ext *e)
+{
+	if (e->der.data == NULL)
+		return MCA_OK;
+	if (gnutls_x509_crt_set_extension_by_oid(crt, e->oid, e->der.data, e->der.size,
+	    e->critical) < 0)
+		return mca_err_set(MCA_ERR_SIGN, "cannot set extension %s", e->oid);
+	return MCA_OK;
+}
+
+enum mca_err
+ca_leaf_exts_new(gnutls_x509_crt_t issuer, struct ca_leaf_exts **out)
+{
+	static const char *const oids[LEAF_USAGES] = { OID_BC, OID_KU, OID_EKU };
+	struct ca_leaf_exts *e;
+	gnutls_x509_crt_t scratch = NULL;
+	enum mca_err rc = MCA_ERR_NOMEM;
+
+	*out = NULL;
+	if ((e = calloc(1, sizeof(*e))) == NULL)
+		return MCA_ERR_NOMEM;
+	pthread_mutex_init(&e->lock, NULL);
+	if (gnutls_x509_crt_init(&scratch) < 0)
+		goto out;
+	if ((rc = leaf_set_usages(scratch)) != MCA_OK ||
+	    (rc = ca_crt_set_aki(scratch, issuer)) != MCA_OK)
+		goto out;
+	for (int i = 0; i < LEAF_USAGES; i++)
+		if ((rc = ext_read(scratch, oids[i], &e->usage[i])) != MCA_OK)
+			goto out;
+	if ((rc = ext_read(scratch, OID_AKI, &e->aki)) != MCA_OK)
+		goto out;
+	*out = e;
+	e = NULL;
+out:
+	gnutls_x509_crt_deinit(scratch);
+	ca_leaf_exts_free(e);
+	return rc;
+}
+
+void
+ca_leaf_exts_free(struct ca_leaf_exts *e)
+{
+	if (e == NULL)
+		return;
+	for (int i = 0; i < LEAF_USAGES; i++)
+		ext_clear(&e->usage[i]);
+	ext_clear(&e->aki);
+	ext_clear(&e->cdp);
+	ext_clear(&e->aia);
+	for (int i = 0; i < 3; i++)
+		free(e->url[i]);
+	pthread_mutex_destroy(&e->lock);
+	free(e);
+}
+
+static bool
+url_same(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static bool
+urls_match(const struct ca_leaf_exts *e, const struct ca_leaf_req *req)
+{
+	return e->have_urls && url_same(e->url[0], req->crl_url) &&
+	    url_same(e->url[1], req->ocsp_url) && url_same(e->url[2], req->ca_issuers_url);
+}
+
+/* cRLDistributionPoints and AIA for req's URLs, made on a scratch
+ * certificate (URLs checked there), and kept for the next leaf. */
+static enum mca_err
+leaf_exts_remake_urls(struct ca_leaf_exts *e, const struct ca_leaf_req *req)
+{
+	const char *u[3] = { req->crl_url, req->ocsp_url, req->ca_issuers_url };
+	struct leaf_ext cdp = { 0 }, aia = { 0 };
+	char *copy[3] = { NULL, NULL, NULL };
+	gnutls_x509_crt_t scratch = NULL;
+	enum mca_err rc = MCA_ERR_NOMEM;
+
+	if (gnutls_x509_crt_init(&scratch) < 0)
+		goto out;
+	if ((rc = leaf_set_revocation(scratch, req)) != MCA_OK ||
+	    (rc = ext_read(scratch, OID_CDP, &cdp)) != MCA_OK ||
+	    (rc = ext_read(scratch, GNUTLS_OID_AIA, &aia)) != MCA_OK)
+		goto out;
+	rc = MCA_ERR_NOMEM;
+	for (int i = 0; i < 3; i++)
+		if (u[i] != NULL && (copy[i] = strdup(u[i])) == NULL)
+			goto out;
+	pthread_mutex_lock(&e->lock);
+	ext_clear(&e->cdp);
+	ext_clear(&e->aia);
+	e->cdp = cdp;
+	e->aia = aia;
+	cdp.der.data = aia.der.data = NULL;
+	for (int i = 0; i < 3; i++) {
+		free(e->url[i]);
+		e->url[i] = copy[i];
+		copy[i] = NULL;
+	}
+	e->have_urls = true;
+	pthread_mutex_unlock(&e->lock);
+	rc = MCA_OK;
+out:
+	for (int i = 0; i < 3; i++)
+		free(copy[i]);
+	ext_clear(&cdp);
+	ext_clear(&aia);
+	gnutls_x509_crt_deinit(scratch);
+	return rc;
+}
+
+/* The leaf's usages, its SANs, then cRLDistributionPoints, AIA and AKI:
+ * the order the per-leaf setters used. */
+static enum mca_err
+leaf_set_extensions(gnutls_x509_crt_t crt, struct ca_leaf_exts *e, const struct ca_leaf_req *req)
+{
+	enum mca_err rc = MCA_OK;
+	bool again;
+
+	for (int i = 0; i < LEAF_USAGES && rc == MCA_OK; i++)
+		rc = ext_put(crt, &e->usage[i]);
+	if (rc != MCA_OK || (rc = leaf_set_sans(crt, req)) != MCA_OK)
+		return rc;
+	for (int tries = 0; tries < 2; tries++) {
+		pthread_mutex_lock(&e->lock);
+		again = !urls_match(e, req);
+		if (!again && (rc = ext_put(crt, &e->cdp)) == MCA_OK)
+			rc = ext_put(crt, &e->aia);
+		pthread_mutex_unlock(&e->lock);
+		if (!again)
+			return rc != MCA_OK ? rc : ext_put(crt, &e->aki);
+		if ((rc = leaf_exts_remake_urls(e, req)) != MCA_OK)
+			return rc;
+	}
+	/* Another thread keeps asking for other URLs: encode for this leaf alone. */
+	if ((rc = leaf_set_revocation(crt, req)) != MCA_OK)
+		return rc;
+	return ext_put(crt, &e->aki);
+}
+
 static enum mca_err
 issued_fill(struct ca_issued *out, const gnutls_datum_t *der, const struct ca_crt_base *b)
 {
@@ -346,9 +548,7 @@ ca_issue_leaf(const struct ca_signer *s, const struct ca_csr *csr,
 		goto out;
 	if ((rc = ca_crt_base_apply(crt, &b)) != MCA_OK ||
 	    (rc = leaf_set_subject(crt, s, req)) != MCA_OK ||
-	    (rc = leaf_set_profile(crt, req)) != MCA_OK ||
-	    (rc = leaf_set_revocation(crt, req)) != MCA_OK ||
-	    (rc = ca_crt_set_aki(crt, issuer->crt)) != MCA_OK ||
+	    (rc = leaf_set_extensions(crt, ca_signer_leaf_exts(s), req)) != MCA_OK ||
 	    (rc = ca_crt_sign(crt, issuer->crt, ca_signer_key(s), &der)) != MCA_OK ||
 	    (rc = issued_fill(out, &der, &b)) != MCA_OK)
 		goto out;

@@ -13,6 +13,7 @@ struct ca_signer {
 	struct ca_key	*key;
 	struct ca_cert	*root;
 	struct ca_nc	*nc;		/* the intermediate's name constraints, or NULL */
+	struct ca_leaf_exts *exts;	/* what every leaf shares, encoded once */
 };
 
 /* RFC 5280 6.1: the intermediate is a CA certificate signed by the root. */
@@ -56,7 +57,8 @@ ca_signer_open(const char *intermediate_cert, const char *intermediate_key,
 		goto out;
 	if ((rc = ca_key_matches_crt(s->key, s->cert->crt)) != MCA_OK ||
 	    (rc = signer_check_chain(s)) != MCA_OK ||
-	    (rc = ca_nc_load(s->cert->crt, &s->nc)) != MCA_OK)
+	    (rc = ca_nc_load(s->cert->crt, &s->nc)) != MCA_OK ||
+	    (rc = ca_leaf_exts_new(s->cert->crt, &s->exts)) != MCA_OK)
 		goto out;
 	*out = s;
 	s = NULL;
@@ -91,7 +93,8 @@ ca_signer_open_remote(const char *intermediate_cert, const char *root_cert, int 
 	if ((rc = ca_remote_key_new(fd, s->cert->crt, &s->key)) != MCA_OK ||	/* takes fd */
 	    (rc = ca_cert_load(root_cert, &s->root)) != MCA_OK ||
 	    (rc = signer_check_chain(s)) != MCA_OK ||
-	    (rc = ca_nc_load(s->cert->crt, &s->nc)) != MCA_OK)
+	    (rc = ca_nc_load(s->cert->crt, &s->nc)) != MCA_OK ||
+	    (rc = ca_leaf_exts_new(s->cert->crt, &s->exts)) != MCA_OK)
 		goto out;
 	*out = s;
 	s = NULL;
@@ -116,6 +119,7 @@ ca_signer_free(struct ca_signer *s)
 	ca_key_free(s->key);
 	ca_cert_free(s->root);
 	ca_nc_free(s->nc);
+	ca_leaf_exts_free(s->exts);
 	free(s);
 }
 
@@ -153,6 +157,12 @@ const struct ca_nc *
 ca_signer_nc(const struct ca_signer *s)
 {
 	return s->nc;
+}
+
+struct ca_leaf_exts *
+ca_signer_leaf_exts(const struct ca_signer *s)
+{
+	return s->exts;
 }
 
 bool

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
+#include <gnutls/x509-ext.h>
 
 #include "ca/ca.h"
 #include "ca/common/buf.h"
@@ -660,6 +661,110 @@ leaf_ext_check(gnutls_x509_crt_t crt)
 			fail_msg("unexpected extension %s", oid);
 	}
 	assert_int_equal(nexts, 6);
+}
+
+/* The extension with oid in crt: its DER and criticality (absent: size 0). */
+static void
+ext_of(gnutls_x509_crt_t crt, const char *oid, gnutls_datum_t *der, unsigned int *crit)
+{
+	der->data = NULL;
+	der->size = 0;
+	*crit = 9;
+	if (gnutls_x509_crt_get_extension_by_oid2(crt, oid, 0, der, crit) ==
+	    GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+		der->size = 0;
+}
+
+/*
+ * The extensions every leaf shares are encoded once per signer
+ * (issue.c): each must be byte for byte what GnuTLS's own setters write,
+ * in the same order, and follow the URLs each request names, including
+ * a change of URLs between two leaves and none at all.
+ */
+static void
+test_leaf_shared_extensions(void **state)
+{
+	static const char *const oids[] = { "2.5.29.19", "2.5.29.15", "2.5.29.37", "2.5.29.31",
+		"1.3.6.1.5.5.7.1.1", "2.5.29.35" };
+	static const char *const order[] = { "2.5.29.14", "2.5.29.19", "2.5.29.15", "2.5.29.37",
+		"2.5.29.17", "2.5.29.31", "1.3.6.1.5.5.7.1.1", "2.5.29.35" };
+	static const char *const urls[][3] = {
+		{ "https://ca.example/v1/crl", "https://ca.example/v1/ocsp", "https://ca.example/v1/intermediate.crt" },
+		{ "http://other.example/crl", NULL, NULL },
+		{ NULL, NULL, NULL },
+		{ "https://ca.example/v1/crl", "https://ca.example/v1/ocsp", "https://ca.example/v1/intermediate.crt" },
+	};
+	gnutls_x509_crt_t inter = crt_import(ca_cert_der(F.inter));
+	struct ca_csr *csr = csr_make(F.leaf_key, "ignored", NULL);
+
+	(void)state;
+	for (size_t u = 0; u < sizeof(urls) / sizeof(urls[0]); u++) {
+		struct ca_leaf_req req = { .spiffe_id = SPIFFE, .common_name = "payments",
+			.ttl = 3600, .now = F.now, .crl_url = urls[u][0], .ocsp_url = urls[u][1],
+			.ca_issuers_url = urls[u][2] };
+		gnutls_x509_crt_t leaf, ref;
+		gnutls_x509_aia_t aia;
+		gnutls_datum_t a, b, d;
+		unsigned char id[64];
+		size_t idn = sizeof(id), n = 0;
+		char oid[128];
+		size_t oidn;
+		unsigned int ca_, cb;
+		struct ca_issued out;
+
+		assert_rc(ca_issue_leaf(F.signer, csr, &req, &out), MCA_OK);
+		leaf = crt_import(&out.der);
+		/* The reference: GnuTLS's setters, as issue.c used them per leaf. */
+		assert_int_equal(gnutls_x509_crt_init(&ref), 0);
+		assert_int_equal(gnutls_x509_crt_set_basic_constraints(ref, 0, -1), 0);
+		assert_int_equal(gnutls_x509_crt_set_key_usage(ref, GNUTLS_KEY_DIGITAL_SIGNATURE), 0);
+		assert_int_equal(gnutls_x509_crt_set_key_purpose_oid(ref, GNUTLS_KP_TLS_WWW_SERVER, 0), 0);
+		assert_int_equal(gnutls_x509_crt_set_key_purpose_oid(ref, GNUTLS_KP_TLS_WWW_CLIENT, 0), 0);
+		if (req.crl_url != NULL)
+			assert_int_equal(gnutls_x509_crt_set_crl_dist_points2(ref, GNUTLS_SAN_URI,
+			    req.crl_url, (unsigned)strlen(req.crl_url), 0), 0);
+		if (req.ocsp_url != NULL) {
+			assert_int_equal(gnutls_x509_aia_init(&aia), 0);
+			d.data = (unsigned char *)(uintptr_t)req.ocsp_url;
+			d.size = (unsigned)strlen(req.ocsp_url);
+			assert_int_equal(gnutls_x509_aia_set(aia, GNUTLS_OID_AD_OCSP, GNUTLS_SAN_URI, &d), 0);
+			d.data = (unsigned char *)(uintptr_t)req.ca_issuers_url;
+			d.size = (unsigned)strlen(req.ca_issuers_url);
+			assert_int_equal(gnutls_x509_aia_set(aia, GNUTLS_OID_AD_CAISSUERS, GNUTLS_SAN_URI, &d), 0);
+			assert_int_equal(gnutls_x509_ext_export_aia(aia, &d), 0);
+			assert_int_equal(gnutls_x509_crt_set_extension_by_oid(ref, GNUTLS_OID_AIA,
+			    d.data, d.size, 0), 0);
+			gnutls_free(d.data);
+			gnutls_x509_aia_deinit(aia);
+		}
+		assert_int_equal(gnutls_x509_crt_get_subject_key_id(inter, id, &idn, NULL), 0);
+		assert_int_equal(gnutls_x509_crt_set_authority_key_id(ref, id, idn), 0);
+		for (size_t i = 0; i < sizeof(oids) / sizeof(oids[0]); i++) {
+			ext_of(leaf, oids[i], &a, &ca_);
+			ext_of(ref, oids[i], &b, &cb);
+			if (a.size != b.size || (a.size > 0 && memcmp(a.data, b.data, a.size) != 0) ||
+			    ca_ != cb)
+				fail_msg("URL set %zu: extension %s differs from GnuTLS's setter", u,
+				    oids[i]);
+			gnutls_free(a.data);
+			gnutls_free(b.data);
+		}
+		/* Same order as before: SKI, BC, KU, EKU, SAN, then CDP, AIA when set, AKI. */
+		for (unsigned idx = 0;; idx++) {
+			oidn = sizeof(oid);
+			if (gnutls_x509_crt_get_extension_info(leaf, idx, oid, &oidn, NULL) < 0)
+				break;
+			while (n < sizeof(order) / sizeof(order[0]) && strcmp(order[n], oid) != 0)
+				n++;
+			if (n == sizeof(order) / sizeof(order[0]))
+				fail_msg("URL set %zu: extension %s out of order", u, oid);
+		}
+		gnutls_x509_crt_deinit(ref);
+		gnutls_x509_crt_deinit(leaf);
+		ca_issued_clear(&out);
+	}
+	gnutls_x509_crt_deinit(inter);
+	ca_csr_free(csr);
 }
 
 static void
@@ -1755,6 +1860,7 @@ main(void)
 		cmocka_unit_test(test_bootstrap_refusals),
 		cmocka_unit_test(test_signer_open),
 		cmocka_unit_test(test_leaf_profile),
+		cmocka_unit_test(test_leaf_shared_extensions),
 		cmocka_unit_test(test_leaf_ignores_csr_identity),
 		cmocka_unit_test(test_leaf_validity_cap),
 		cmocka_unit_test(test_leaf_refusals),

@@ -25,6 +25,40 @@ credential_path(const char *name, char out[PATH_MAX])
 		out[0] = '\0';
 }
 
+void
+api_key_passphrase_env_wipe(void)
+{
+	char *v = getenv(API_ENV_KEY_PASSPHRASE);
+
+	/* The string lives in the block /proc/PID/environ shows: overwrite it
+	 * there, not only drop the pointer. */
+	if (v != NULL)
+		mca_wipe(v, strlen(v));
+	(void)unsetenv(API_ENV_KEY_PASSPHRASE);
+}
+
+/* The passphrase from the environment, if set; wiped there either way. */
+static enum mca_err
+passphrase_from_env(struct mca_buf *out, bool *found)
+{
+	const char *v = getenv(API_ENV_KEY_PASSPHRASE);
+	size_t n;
+	enum mca_err rc = MCA_OK;
+
+	if (v == NULL)
+		return MCA_OK;
+	n = strcspn(v, "\r\n");
+	if (n == 0)
+		rc = mca_err_set(MCA_ERR_CONFIG, "%s: empty passphrase", API_ENV_KEY_PASSPHRASE);
+	else if (n >= API_PASSPHRASE_MAX)
+		rc = mca_err_set(MCA_ERR_TOOBIG, "%s: longer than %d bytes", API_ENV_KEY_PASSPHRASE,
+		    API_PASSPHRASE_MAX - 1);
+	else if ((rc = mca_buf_set(out, v, n)) == MCA_OK)
+		*found = true;
+	api_key_passphrase_env_wipe();
+	return rc;
+}
+
 enum mca_err
 api_key_passphrase_load(const char *file, struct mca_buf *out, bool *found)
 {
@@ -40,8 +74,9 @@ api_key_passphrase_load(const char *file, struct mca_buf *out, bool *found)
 	} else {
 		credential_path(API_CRED_KEY_PASSPHRASE, path);
 		if (path[0] == '\0')
-			return MCA_OK;
+			return passphrase_from_env(out, found);
 	}
+	api_key_passphrase_env_wipe();	/* a file wins: the variable is not kept either */
 	if ((rc = mca_file_read(path, API_PASSPHRASE_MAX, out)) != MCA_OK)
 		return rc;
 	/* The first line: a trailing newline (or CRLF) is not part of it. */

@@ -79,6 +79,7 @@ api_signer_start(const char *config, const char *log_format, const char *log_lev
 		child_exec(sv[1], argv);
 	close(sv[1]);
 	signer_pid = pid;
+	api_key_passphrase_env_wipe();	/* the child has its copy; this process needs none */
 	if ((rc = ca_signer_open_remote(icert, root, sv[0], out)) != MCA_OK) {	/* takes sv[0] */
 		(void)waitpid(pid, &status, 0);
 		signer_pid = 0;

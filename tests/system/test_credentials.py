@@ -89,3 +89,36 @@ def test_passphrase_file_setting(enc_ca, tmp_path):
         issue_one(enc_ca, d)
     finally:
         d.stop(check=True)
+
+
+def environ_of(pid):
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        return f.read()
+
+
+def test_passphrase_from_environment_is_wiped(enc_ca, tmp_path, monkeypatch):
+    """MESHCA_INTERMEDIATE_KEY_PASSPHRASE (containers, secret injectors) works,
+    and neither meshcad nor its signer keeps it in /proc/PID/environ: each
+    overwrites it in place once it has no more use for it."""
+    env = base_env()
+    env["MESHCA_INTERMEDIATE_KEY_PASSPHRASE"] = PASS
+    monkeypatch.setattr(sysutil, "base_env", lambda: env)
+    d = sysutil.Daemon(enc_ca, tmp_path).start()
+    try:
+        issue_one(enc_ca, d)
+        kids = open(f"/proc/{d.proc.pid}/task/{d.proc.pid}/children").read().split()
+        assert len(kids) == 1, kids                     # the signer
+        for pid in (d.proc.pid, int(kids[0])):
+            e = environ_of(pid)
+            assert PASS.encode() not in e, f"pid {pid} still shows the passphrase"
+            assert b"MESHCA_INTERMEDIATE_KEY_PASSPHRASE=" + PASS.encode() not in e
+    finally:
+        d.stop(check=True)
+    assert PASS not in d.stderr()
+
+
+def test_empty_environment_passphrase_refused(enc_ca, tmp_path):
+    env = base_env()
+    env["MESHCA_INTERMEDIATE_KEY_PASSPHRASE"] = ""
+    err = start_fails(enc_ca, env, tmp_path)
+    assert "MESHCA_INTERMEDIATE_KEY_PASSPHRASE" in err and "empty" in err, err

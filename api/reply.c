@@ -148,7 +148,6 @@ err_public(enum mca_err e, unsigned *status, const char **code)
 		*status = 409; *code = "already_exists"; break;
 	case MCA_ERR_CONFLICT:
 		*status = 409; *code = "conflict"; break;
-	case MCA_ERR_DB_BUSY:
 	case MCA_ERR_DB_UNAVAILABLE:
 		*status = 503; *code = "database_unavailable"; break;
 	case MCA_ERR_RATE_LIMITED:
@@ -189,7 +188,7 @@ api_reply_err(struct api_request *r, enum mca_err e)
 	err_public(e, &status, &code);
 	if (e == MCA_ERR_TOKEN_INVALID || e == MCA_ERR_TOKEN_USED || e == MCA_ERR_TOKEN_EXPIRED)
 		api_ratelimit_charge(r->ctx->ratelimit, api_peer_addr(r), mca_monotonic_us());
-	if (e == MCA_ERR_DB_UNAVAILABLE || e == MCA_ERR_DB_BUSY) {
+	if (e == MCA_ERR_DB_UNAVAILABLE) {
 		/* Not the generic 5xx sentence: the operator's dashboard and the
 		 * client both need to know it is the database, and which way. */
 		mca_log(MCA_LOG_ERROR, "request failed", "id", r->id, "error", mca_errname(e),

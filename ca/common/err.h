@@ -43,7 +43,6 @@
 	X(MCA_ERR_TOKEN_EXPIRED,  "enrollment token expired") \
 	X(MCA_ERR_DISABLED,       "service disabled") \
 	X(MCA_ERR_DB,             "database error") \
-	X(MCA_ERR_DB_BUSY,        "database busy") \
 	X(MCA_ERR_DB_SCHEMA,      "database schema is newer than this program") \
 	X(MCA_ERR_DB_UNAVAILABLE, "database cannot record now (disk full, read-only or locked)") \
 	X(MCA_ERR_RATE_LIMITED,   "too many failed attempts from this address") \

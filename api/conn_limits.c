@@ -53,7 +53,7 @@ limit_duration(const struct mca_config *cfg, const char *key, int64_t def, int64
 enum mca_err
 api_limits_load(const struct mca_config *cfg, struct api_limits *out)
 {
-	unsigned long long conns, per_ip, body, header, burst;
+	unsigned long long conns, per_ip, body, header, burst, workers;
 	enum mca_err rc;
 
 	memset(out, 0, sizeof(*out));
@@ -64,6 +64,7 @@ api_limits_load(const struct mca_config *cfg, struct api_limits *out)
 	    /* Below 4 KiB a client certificate-less request with a few headers would not fit. */
 	    (rc = limit_uint(cfg, "max_header_bytes", API_DEFAULT_MAX_HEADER, 4096, 1024 * 1024, &header)) != MCA_OK ||
 	    (rc = limit_uint(cfg, "bad_token_burst", API_DEFAULT_BAD_TOKEN_BURST, 1, 1000000, &burst)) != MCA_OK ||
+	    (rc = limit_uint(cfg, "workers", 0, 0, API_MAX_WORKERS, &workers)) != MCA_OK ||
 	    (rc = limit_duration(cfg, "idle_timeout", API_DEFAULT_IDLE_TIMEOUT, 1, 3600, &out->idle_timeout)) != MCA_OK ||
 	    (rc = limit_duration(cfg, "request_timeout", API_DEFAULT_REQUEST_TIMEOUT, 1, 3600,
 	    &out->request_timeout)) != MCA_OK ||
@@ -78,6 +79,7 @@ api_limits_load(const struct mca_config *cfg, struct api_limits *out)
 	out->max_body = (size_t)body;
 	out->max_header = (size_t)header;
 	out->bad_token_burst = (unsigned)burst;
+	out->workers = (unsigned)workers;
 	return MCA_OK;
 }
 

@@ -26,6 +26,7 @@ struct api_limits {
 	int64_t		request_timeout;	/* request_timeout: seconds for one whole request */
 	unsigned	bad_token_burst;	/* bad_token_burst: failed token presentations per address ... */
 	int64_t		bad_token_refill;	/* bad_token_refill: ... one forgiven every this many seconds */
+	unsigned	workers;		/* workers: issuing threads, 0 = by CPU count (workers.c) */
 };
 
 /* The defaults, sized for a small (2-core) host holding a few thousand
@@ -38,6 +39,7 @@ struct api_limits {
 #define API_DEFAULT_REQUEST_TIMEOUT	60
 #define API_DEFAULT_BAD_TOKEN_BURST	10
 #define API_DEFAULT_BAD_TOKEN_REFILL	6
+#define API_MAX_WORKERS			64
 
 /* Reads the keys above (absent: the default); MCA_ERR_CONFIG naming the
  * key and its accepted range when a value is malformed or out of range. */

@@ -21,7 +21,7 @@ static const char *const restart_keys[] = {
 	"intermediate_key_passphrase_file", "server_cert", "server_key", "server_ttl", "public_url",
 	"audit_checkpoint_interval", "metrics_listen", "max_connections", "max_connections_per_ip",
 	"max_request_body", "max_header_bytes", "idle_timeout", "request_timeout",
-	"bad_token_burst", "bad_token_refill",
+	"bad_token_burst", "bad_token_refill", "workers",
 };
 
 enum mca_err

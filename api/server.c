@@ -401,7 +401,7 @@ api_server_start(struct api_ctx *ctx, const struct api_listen *l, struct api_ser
 	}
 	if ((rc = server_trust_pem(s)) != MCA_OK ||
 	    (rc = api_conns_start(ctx->limits.request_timeout, &ctx->conns)) != MCA_OK ||
-	    (rc = api_workers_start(0, &ctx->workers)) != MCA_OK ||
+	    (rc = api_workers_start(ctx->limits.workers, &ctx->workers)) != MCA_OK ||
 	    (rc = api_resume_init()) != MCA_OK)
 		goto out;
 	server_nofile(&ctx->limits);

@@ -292,6 +292,47 @@ def test_meshcad_unknown_config_key(ca, tmp_path):
     assert rc != 0 and "listen_adress" in err, f"exit {rc}, stderr: {err}"
 
 
+def test_meshcad_workers_out_of_range(ca, tmp_path):
+    conf = tmp_path / "meshca.conf"
+    conf.write_text(ca.conf.read_text() + "workers = 65\n")
+    _absolutize(conf, ca.dir)
+    rc, err = _meshcad_must_fail([MESHCAD, "--config", conf, "--listen", "127.0.0.1:0",
+                                  "--port-file", tmp_path / "port"], tmp_path)
+    assert rc != 0 and "workers = '65'" in err and "0 to 64" in err, f"exit {rc}, stderr: {err}"
+
+
+def _threads(pid):
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        lines = f.read().splitlines()
+    for line in lines:
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no Threads line for {pid}")
+
+
+def test_meshcad_workers_sets_the_pool(ca, tmp_path):
+    """`workers = N` starts exactly N issuing threads: the thread count moves by
+    the difference, and a pool of one still issues."""
+    counts = {}
+    for n in (1, 9):
+        conf = tmp_path / f"w{n}.conf"
+        conf.write_text(ca.conf.read_text() + f"workers = {n}\n")
+        _absolutize(conf, ca.dir)
+        d = sysutil.Daemon(ca, tmp_path, config=conf).start()
+        try:
+            counts[n] = _threads(d.proc.pid)
+            if n == 1:
+                cli = sysutil.Cli(ca, d)
+                cli("service", "add", "onewkr")
+                token = cli("token", "create", "onewkr").stdout.strip()
+                res = _enroll(d.url, ca.fingerprint, token, tmp_path / "onewkr", tmp_path)
+                assert res.returncode == 0, describe(res)
+                assert (tmp_path / "onewkr" / "cert.pem").exists()
+        finally:
+            d.stop(check=True)
+    assert counts[9] - counts[1] == 8, counts
+
+
 def test_meshcad_missing_intermediate_key(ca, tmp_path):
     conf = tmp_path / "meshca.conf"
     lines = [l for l in ca.conf.read_text().splitlines() if not l.strip().startswith("intermediate_key")]

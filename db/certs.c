@@ -285,22 +285,44 @@ out:
 
 /*
  * The statement names only the filters that are set, so that SQLite can
- * walk the matching index (schema v5: service, kind, status, each with
- * created_at) newest first and stop at the limit: with "?1 IS NULL OR"
+ * walk an index newest first and stop at the limit: with "?1 IS NULL OR"
  * in a fixed statement it scanned every row, which with 10 million
  * stored took over a minute while holding the database (README in
- * tests/bench).  Parameters keep their numbers whichever are present.
- * ?4 is the derived part of the status: 1 not yet expired, 0 expired.
+ * tests/bench).  Schema v6 (db/db.c): a service walks its
+ * certificates_service_created range; kind admin or server, and status
+ * revoked, walk partial indexes that hold only those rows, so their
+ * conditions are spelt as the indexes' own WHERE (a literal, not a
+ * parameter: SQLite proves a partial index usable when the statement is
+ * prepared).  Workload, active and expired are most rows: they walk
+ * certificates_created and filter.  The unary + keeps SQLite off
+ * certificates_status (status, not_after), whose 'active' range it would
+ * otherwise read whole and sort.  Parameters keep their numbers whichever
+ * are present.  ?4 is the derived part of the status: 1 not yet expired,
+ * 0 expired.  tests/unit/db_test.c checks the plan of every shape.
  */
+static const char *
+cert_status_sql(int status)
+{
+	switch (status) {
+	case DB_CERT_ACTIVE:
+	case DB_CERT_EXPIRED:
+		return " AND +c.status = 'active' AND (c.not_after > ?5) = ?4";
+	case DB_CERT_REVOKED:
+		return " AND c.status = 'revoked'";
+	default:
+		return "";
+	}
+}
+
 static enum mca_err
 cert_list_sql(const struct db_cert_filter *f, char *sql, size_t len)
 {
-	int n = snprintf(sql, len, "%s WHERE 1%s%s%s%s ORDER BY c.created_at DESC, c.serial LIMIT ?6",
+	int n = snprintf(sql, len, "%s WHERE 1%s%s%s ORDER BY c.created_at DESC, c.serial LIMIT ?6",
 	    CERT_SELECT("NULL"),
 	    f->service != NULL ? " AND c.service_id = (SELECT id FROM services WHERE name = ?1)" : "",
-	    f->kind >= 0 ? " AND c.kind = ?2" : "",
-	    f->status >= 0 ? " AND c.status = ?3" : "",
-	    f->status == DB_CERT_ACTIVE || f->status == DB_CERT_EXPIRED ? " AND (c.not_after > ?5) = ?4" : "");
+	    f->kind == DB_CERT_WORKLOAD ? " AND c.kind = ?2" :
+	    f->kind >= 0 ? " AND c.kind = ?2 AND c.kind <> 'workload'" : "",
+	    cert_status_sql(f->status));
 
 	if (n < 0 || (size_t)n >= len)
 		return mca_err_set(MCA_ERR_INVALID, "certificate filter: query too long");
@@ -310,22 +332,14 @@ cert_list_sql(const struct db_cert_filter *f, char *sql, size_t len)
 static enum mca_err
 cert_filter_bind(struct db *db, sqlite3_stmt *st, const struct db_cert_filter *f, int64_t now)
 {
-	const char *stored = NULL;
-	int src, live = -1;
+	int src, live = f->status == DB_CERT_ACTIVE ? 1 : f->status == DB_CERT_EXPIRED ? 0 : -1;
 	size_t limit = f->limit == 0 ? CERT_LIMIT_DEFAULT : f->limit;
 
 	if (limit > CERT_LIMIT_MAX)
 		limit = CERT_LIMIT_MAX;
-	switch (f->status) {
-	case DB_CERT_ACTIVE: stored = "active"; live = 1; break;
-	case DB_CERT_EXPIRED: stored = "active"; live = 0; break;
-	case DB_CERT_REVOKED: stored = "revoked"; break;
-	default: break;
-	}
 	if ((src = sqlite3_bind_text(st, 1, f->service, -1, SQLITE_STATIC)) != SQLITE_OK ||
 	    (src = sqlite3_bind_text(st, 2, f->kind >= 0 ? kind_names[f->kind] : NULL,
 	    -1, SQLITE_STATIC)) != SQLITE_OK ||
-	    (src = sqlite3_bind_text(st, 3, stored, -1, SQLITE_STATIC)) != SQLITE_OK ||
 	    (src = live >= 0 ? sqlite3_bind_int(st, 4, live) : sqlite3_bind_null(st, 4)) != SQLITE_OK ||
 	    (src = sqlite3_bind_int64(st, 5, now)) != SQLITE_OK ||
 	    (src = sqlite3_bind_int64(st, 6, (int64_t)limit)) != SQLITE_OK)
@@ -356,6 +370,16 @@ cert_list_locked(struct db *db, sqlite3_stmt *st, int64_t now, struct db_cert **
 	return db_rows_collect(db, st, &spec, (void **)out, n);
 }
 
+/* The filter's validity, and its SQL in sql. */
+static enum mca_err
+cert_filter_sql(const struct db_cert_filter *f, char *sql, size_t len)
+{
+	if (f->status < -1 || f->status >= DB_CERT_STATUS_MAX ||
+	    f->kind < -1 || f->kind >= DB_CERT_KIND_MAX)
+		return mca_err_set(MCA_ERR_INVALID, "certificate filter: unknown status or kind");
+	return cert_list_sql(f, sql, len);
+}
+
 enum mca_err
 db_cert_list(struct db *db, const struct db_cert_filter *f, int64_t now,
     struct db_cert **out, size_t *n)
@@ -371,18 +395,51 @@ db_cert_list(struct db *db, const struct db_cert_filter *f, int64_t now,
 		*n = 0;
 	if (db == NULL || out == NULL || n == NULL)
 		return mca_err_set(MCA_ERR_INVALID, "db_cert_list: NULL argument");
-	if (f == NULL)
-		f = &any;
-	if (f->status < -1 || f->status >= DB_CERT_STATUS_MAX ||
-	    f->kind < -1 || f->kind >= DB_CERT_KIND_MAX)
-		return mca_err_set(MCA_ERR_INVALID, "certificate filter: unknown status or kind");
-	if ((rc = cert_list_sql(f, sql, sizeof(sql))) != MCA_OK)
+	if ((rc = cert_filter_sql(f != NULL ? f : &any, sql, sizeof(sql))) != MCA_OK)
 		return rc;
 	db_lock(db);
-	/* Not cached: eight shapes, and an admin listing is rare. */
+	/* Not cached: a dozen shapes, and an admin listing is rare. */
 	if ((rc = db_stmt_prepare(db, sql, &st)) == MCA_OK &&
-	    (rc = cert_filter_bind(db, st, f, now)) == MCA_OK)
+	    (rc = cert_filter_bind(db, st, f != NULL ? f : &any, now)) == MCA_OK)
 		rc = cert_list_locked(db, st, now, out, n);
+	sqlite3_finalize(st);
+	db_unlock(db);
+	return rc;
+}
+
+/* Appends each EXPLAIN QUERY PLAN detail of st to out, one a line. */
+static enum mca_err
+cert_plan_collect(struct db *db, sqlite3_stmt *st, char *out, size_t len)
+{
+	size_t off = 0;
+	int src, n;
+
+	out[0] = '\0';
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		n = snprintf(out + off, len - off, "%s\n", (const char *)sqlite3_column_text(st, 3));
+		if (n < 0 || (size_t)n >= len - off)
+			return mca_err_set(MCA_ERR_TOOBIG, "certificate list plan: more than %zu bytes", len);
+		off += (size_t)n;
+	}
+	return src == SQLITE_DONE ? MCA_OK : db_sqlite_err(db, src, "explain certificate list");
+}
+
+enum mca_err
+db_cert_list_plan(struct db *db, const struct db_cert_filter *f, char *out, size_t len)
+{
+	char sql[1024 + 32];
+	sqlite3_stmt *st = NULL;
+	enum mca_err rc;
+	int n;
+
+	if (db == NULL || f == NULL || out == NULL || len == 0)
+		return mca_err_set(MCA_ERR_INVALID, "db_cert_list_plan: NULL argument");
+	n = snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN ");
+	if ((rc = cert_filter_sql(f, sql + n, sizeof(sql) - (size_t)n)) != MCA_OK)
+		return rc;
+	db_lock(db);
+	if ((rc = db_stmt_prepare(db, sql, &st)) == MCA_OK)
+		rc = cert_plan_collect(db, st, out, len);
 	sqlite3_finalize(st);
 	db_unlock(db);
 	return rc;

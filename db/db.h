@@ -27,7 +27,7 @@
 
 #include "ca/common/err.h"
 
-#define DB_SCHEMA_VERSION 5
+#define DB_SCHEMA_VERSION 6
 #define DB_TOKEN_HASH_LEN 32	/* SHA-256 of the token */
 
 struct db;
@@ -442,6 +442,13 @@ struct db_cert_filter {
 /* Newest first; DER is not loaded in lists (der = NULL). */
 enum mca_err db_cert_list(struct db *db, const struct db_cert_filter *f, int64_t now,
     struct db_cert **out, size_t *n) MCA_WUR;
+/* How SQLite runs db_cert_list for f: EXPLAIN QUERY PLAN's lines ("SCAN c
+ * USING INDEX certificates_created", ...) into out, one a line, NUL-ended.
+ * For tests and for investigating a slow listing: every filter must walk
+ * an index newest first, never scan or sort the table (db/certs.c).
+ * MCA_ERR_TOOBIG if len is too small. */
+enum mca_err db_cert_list_plan(struct db *db, const struct db_cert_filter *f, char *out,
+    size_t len) MCA_WUR;
 void db_cert_clear(struct db_cert *c);
 void db_cert_list_free(struct db_cert *list, size_t n);
 

@@ -221,6 +221,21 @@ cert_rows(const char *path)
 
 /* ---- open, schema, migrations ------------------------------------------- */
 
+/* The indexes on certificates and audit, by name (schema v6, db/db.c):
+ * each one is a page more written by every issuance. */
+static void
+assert_cert_audit_indexes(const char *path)
+{
+	char names[512];
+
+	raw_text(path, "SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_schema"
+	    " WHERE type = 'index' AND tbl_name IN ('certificates', 'audit') ORDER BY name)",
+	    names, sizeof(names));
+	assert_string_equal(names, "certificates_created certificates_nonworkload_created"
+	    " certificates_revoked_created certificates_service_created certificates_status"
+	    " sqlite_autoindex_certificates_1");
+}
+
 static void
 test_open_creates_schema(void **state)
 {
@@ -247,9 +262,7 @@ test_open_creates_schema(void **state)
 	assert_string_equal(mode, "wal");
 	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table'"
 	    " AND name IN ('services', 'tokens', 'certificates', 'audit')"), 4);
-	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM sqlite_schema WHERE type = 'index'"
-	    " AND name IN ('certificates_service_created', 'certificates_status', 'certificates_spiffe',"
-	    " 'certificates_kind_created', 'certificates_status_created')"), 5);	/* v5 */
+	assert_cert_audit_indexes(fx->path);
 }
 
 /* Foreign keys are per connection: observe them through db/ itself. */
@@ -1154,6 +1167,71 @@ test_cert_list_filters(void **state)
 	assert_string_equal(s, "d1,b1");
 }
 
+/*
+ * Every filter shape of GET /v1/certificates walks an index newest first
+ * and stops at the limit (db/certs.c, cert_list_sql): never a scan of the
+ * table, never a sort of everything that matches, never the 'active'
+ * range of certificates_status read whole.  With 10 million rows stored
+ * any of those takes seconds to minutes while holding the database
+ * (tests/bench/README.md, "Scale").  SQLite plans without statistics
+ * here as it does at scale (meshca never runs ANALYZE).
+ */
+static void
+test_cert_list_plans(void **state)
+{
+	struct fx *fx = *state;
+	static const char *const services[] = { NULL, "payments" };
+	char plan[1024], want[64];
+	size_t shapes = 0;
+
+	for (size_t s = 0; s < 2; s++)
+	for (int kind = -1; kind < DB_CERT_KIND_MAX; kind++)
+	for (int status = -1; status < DB_CERT_STATUS_MAX; status++) {
+		struct db_cert_filter f = { services[s], status, kind, 0 };
+
+		assert_int_equal(db_cert_list_plan(fx->db, &f, plan, sizeof(plan)), MCA_OK);
+		assert_non_null(strstr(plan, " c USING INDEX certificates_"));
+		assert_null(strstr(plan, "SCAN c\n"));
+		/* "FOR RIGHT PART OF ORDER BY" sorts equal times by serial only. */
+		assert_null(strstr(plan, "FOR ORDER BY"));
+		assert_null(strstr(plan, "certificates_status "));
+		/* The rare values walk the partial index that holds only them. */
+		if (kind == DB_CERT_ADMIN || kind == DB_CERT_SERVER)
+			snprintf(want, sizeof(want), "%s", status == DB_CERT_REVOKED ?
+			    "certificates_revoked_created" : "certificates_nonworkload_created");
+		else if (status == DB_CERT_REVOKED)
+			snprintf(want, sizeof(want), "certificates_revoked_created");
+		else
+			snprintf(want, sizeof(want), "%s", services[s] != NULL ?
+			    "certificates_service_created" : "certificates_created");
+		if (strstr(plan, want) == NULL)
+			fail_msg("service %s kind %d status %d: want %s, plan:\n%s",
+			    services[s] != NULL ? services[s] : "-", kind, status, want, plan);
+		shapes++;
+	}
+	assert_int_equal(shapes, 2 * (DB_CERT_KIND_MAX + 1) * (DB_CERT_STATUS_MAX + 1));
+}
+
+static void
+test_cert_list_plan_hostile(void **state)
+{
+	struct fx *fx = *state;
+	struct db_cert_filter f = { NULL, -1, -1, 0 }, bad = { NULL, DB_CERT_STATUS_MAX, -1, 0 };
+	char plan[1024];
+
+	assert_int_equal(db_cert_list_plan(NULL, &f, plan, sizeof(plan)), MCA_ERR_INVALID);
+	assert_int_equal(db_cert_list_plan(fx->db, NULL, plan, sizeof(plan)), MCA_ERR_INVALID);
+	assert_int_equal(db_cert_list_plan(fx->db, &f, NULL, sizeof(plan)), MCA_ERR_INVALID);
+	assert_int_equal(db_cert_list_plan(fx->db, &f, plan, 0), MCA_ERR_INVALID);
+	assert_int_equal(db_cert_list_plan(fx->db, &bad, plan, sizeof(plan)), MCA_ERR_INVALID);
+	bad = (struct db_cert_filter){ NULL, -1, -2, 0 };
+	assert_int_equal(db_cert_list_plan(fx->db, &bad, plan, sizeof(plan)), MCA_ERR_INVALID);
+	assert_int_equal(db_cert_list_plan(fx->db, &f, plan, 8), MCA_ERR_TOOBIG);
+	f.service = "' OR 1=1 --";	/* bound, never part of the statement */
+	assert_int_equal(db_cert_list_plan(fx->db, &f, plan, sizeof(plan)), MCA_OK);
+	assert_null(strstr(plan, "OR 1=1"));
+}
+
 static void
 test_cert_list_status_in_rows(void **state)
 {
@@ -1559,6 +1637,92 @@ test_migrate_v2_failure_keeps_v1(void **state)
 	assert_non_null(strstr(mca_err_detail(), "schema version 2"));
 	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 1);
 	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM certificates"), 2);
+}
+
+/* The v5 indexes put back on a file this program made (v5 in db/db.c),
+ * as an older meshcad left it. */
+static const char v6_to_v5[] =
+	"DROP INDEX certificates_nonworkload_created;"
+	"DROP INDEX certificates_revoked_created;"
+	"CREATE INDEX certificates_spiffe ON certificates(spiffe_id);"
+	"CREATE INDEX audit_at ON audit(at);"
+	"CREATE INDEX certificates_kind_created ON certificates(kind, created_at, serial);"
+	"CREATE INDEX certificates_status_created ON certificates(status, created_at, serial);"
+	"PRAGMA user_version = 5;";
+
+/* Every filter shape at two times, one line each, into out. */
+static void
+list_every_shape(struct db *db, char *out, size_t n)
+{
+	static const char *const services[] = { NULL, "payments", "web" };
+	size_t off = 0;
+	char s[256];
+
+	out[0] = '\0';
+	for (size_t sv = 0; sv < 3; sv++)
+	for (int kind = -1; kind < DB_CERT_KIND_MAX; kind++)
+	for (int status = -1; status < DB_CERT_STATUS_MAX; status++)
+	for (int64_t at = NOW + 100; at <= NOW + 5000; at += 4900) {
+		struct db_cert_filter f = { services[sv], status, kind, 0 };
+
+		(void)list_serials(db, &f, at, s, sizeof(s));
+		off += (size_t)snprintf(out + off, n - off, "%s\n", s);
+		assert_true(off < n);
+	}
+}
+
+static void
+test_migrate_v5_to_v6(void **state)
+{
+	struct fx *fx = *state;
+	static char before[8192], after[8192];
+	struct db_audit_walk w;
+	char check[64];
+	int64_t pay, web, entries;
+
+	assert_int_equal(db_open(fx->path, &fx->db), MCA_OK);
+	pay = add_service(fx->db, "payments");
+	web = add_service(fx->db, "web");
+	cert_fixture(fx->db, pay, web);
+	assert_int_equal(db_cert_revoke(fx->db, "b1", 4, NOW + 5, NULL, &TA), MCA_OK);
+	assert_int_equal(db_cert_revoke(fx->db, "c1", 1, NOW + 5, NULL, &TA), MCA_OK);
+	list_every_shape(fx->db, before, sizeof(before));
+	db_close(fx->db);
+	fx->db = NULL;
+	assert_int_equal(raw_exec(fx->path, v6_to_v5), SQLITE_OK);
+	entries = raw_int(fx->path, "SELECT count(*) FROM audit");
+
+	assert_int_equal(db_open(fx->path, &fx->db), MCA_OK);
+	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 6);
+	assert_cert_audit_indexes(fx->path);
+	raw_text(fx->path, "PRAGMA integrity_check", check, sizeof(check));
+	assert_string_equal(check, "ok");
+	/* Rows and chain as they were; the partial indexes hold their rows only. */
+	assert_int_equal(cert_rows(fx->path), 5);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM audit"), entries);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM certificates"
+	    " INDEXED BY certificates_revoked_created WHERE status = 'revoked'"), 2);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM certificates"
+	    " INDEXED BY certificates_nonworkload_created WHERE kind <> 'workload'"), 2);
+	db_audit_walk_init(&w);
+	assert_int_equal(db_audit_verify(fx->db, &w), MCA_OK);
+	assert_int_equal(w.why, DB_AUDIT_INTACT);
+	assert_int_equal(w.count, (uint64_t)entries);
+	/* Every listing answers as before the migration. */
+	list_every_shape(fx->db, after, sizeof(after));
+	assert_string_equal(after, before);
+	/* New rows go where they belong: a revoked workload, an admin. */
+	insert_cert(fx->db, "e1", web, DB_CERT_WORKLOAD, NOW + 1000, NOW + 6);
+	insert_cert(fx->db, "f1", 0, DB_CERT_ADMIN, NOW + 1000, NOW + 6);
+	assert_int_equal(db_cert_revoke(fx->db, "e1", 1, NOW + 7, NULL, &TA), MCA_OK);
+	raw_text(fx->path, "PRAGMA integrity_check", check, sizeof(check));
+	assert_string_equal(check, "ok");
+	assert_int_equal(list_serials(fx->db, &(struct db_cert_filter){ NULL, DB_CERT_REVOKED, -1, 0 },
+	    NOW + 100, before, sizeof(before)), 3);
+	assert_string_equal(before, "e1,b1,c1");	/* equal times by serial */
+	assert_int_equal(list_serials(fx->db, &(struct db_cert_filter){ NULL, -1, DB_CERT_ADMIN, 0 },
+	    NOW + 100, before, sizeof(before)), 2);
+	assert_string_equal(before, "f1,c1");
 }
 
 /* ---- administrators (db/admins.c) and status counts (db/status.c) ------- */
@@ -2440,6 +2604,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_cert_list_status_in_rows, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_cert_list_hostile_filter, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_cert_list_limits, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_cert_list_plans, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_cert_list_plan_hostile, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_revoke_idempotent, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_revoke_not_found_and_hostile, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_service_enable_disable, setup_open, teardown),
@@ -2449,6 +2615,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_crl_insert_latest, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_v1_to_latest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_v2_failure_keeps_v1, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_v5_to_v6, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_admin_insert_get_list, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_admin_remove_revokes, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_admin_last_admin_kept, setup_open, teardown),

@@ -1,8 +1,9 @@
 /*
  * ca/ — the signing core of meshca.
  *
- * Keys, CSRs, names and certificate profiles; GnuTLS does all X.509 and
- * signing.  This module does no network or SQL I/O: only key and
+ * Keys, CSRs, names and certificate profiles; GnuTLS does the X.509
+ * parsing, the signing and the CA certificates, and workload
+ * certificates are written as DER directly (leaf_der.c).  This module does no network or SQL I/O: only key and
  * certificate files.  Every object is opaque with a create/free pair;
  * *_free(NULL) is a no-op.  Functions return enum mca_err and record a
  * detail with mca_err_set() that cites the rule broken (RFC 5280, the
@@ -259,7 +260,8 @@ enum ca_signreq_type {
 
 /* Largest to-be-signed structure the child reads (a CRL can be large). */
 #define CA_SIGNREQ_MAX_BYTES	(64u * 1024 * 1024)
-/* How long meshcad waits for one signature before declaring the signer gone. */
+/* How long meshcad waits for the signer to make progress (write a request
+ * or answer one) before declaring it gone. */
 #define CA_SIGNER_TIMEOUT_S	30
 /* The audit checkpoint the child signs: this label, then seq (u64),
  * head hash (32 bytes), time (u64): DB_AUDIT_TBS_LEN in db/db.h. */

@@ -59,8 +59,8 @@ gnutls_sign_algorithm_t ca_key_type_sign_algo(enum ca_key_type t);
 enum mca_err ca_key_matches_crt(const struct ca_key *k, gnutls_x509_crt_t crt) MCA_WUR;
 
 /* signer_remote.c: the network side of the signer process.  For a
- * remote key, ca_crt_sign, ca_sign and ca_signer_sign send the
- * to-be-signed bytes over the socket instead of using priv. */
+ * remote key, ca_crt_sign, ca_sign, ca_signer_sign and the leaf writer
+ * send the to-be-signed bytes over the socket instead of using priv. */
 enum mca_err ca_remote_crt_sign(gnutls_x509_crt_t crt, gnutls_x509_crt_t issuer,
     const struct ca_key *key, gnutls_datum_t *der) MCA_WUR;
 enum mca_err ca_remote_sign(const struct ca_key *key, enum ca_signreq_type t,
@@ -115,10 +115,11 @@ enum mca_err ca_nc_check(const struct ca_nc *nc, const char *uri, const struct c
 /* The signer's constraints, NULL when unconstrained. */
 const struct ca_nc *ca_signer_nc(const struct ca_signer *s);
 
-/* The extensions every leaf of a signer carries, each encoded once
- * (issue.c): basicConstraints, keyUsage, extendedKeyUsage and the AKI
- * when the signer is opened, cRLDistributionPoints and AIA for the last
- * URLs asked for.  Thread-safe; ca_signer_free frees it. */
+/* What every leaf of a signer shares, encoded once when the signer is
+ * opened (leaf_der.c): the issuer name (the intermediate's subject, raw),
+ * the signature AlgorithmIdentifier of its key, and the basicConstraints,
+ * keyUsage, extendedKeyUsage and AKI extensions as GnuTLS's setters
+ * encode them.  Read-only afterwards; ca_signer_free frees it. */
 struct ca_leaf_exts;
 enum mca_err ca_leaf_exts_new(gnutls_x509_crt_t issuer, struct ca_leaf_exts **out) MCA_WUR;
 void ca_leaf_exts_free(struct ca_leaf_exts *e);
@@ -142,6 +143,14 @@ enum mca_err ca_crt_sign(gnutls_x509_crt_t crt, gnutls_x509_crt_t issuer,
 /* notAfter = min(now + ttl, cap), refusing ttl <= 0, overflow and an
  * issuer that has already expired. */
 enum mca_err ca_validity(int64_t now, int64_t ttl, int64_t cap, int64_t *nb, int64_t *na) MCA_WUR;
+
+/* leaf_der.c: the X509-SVID leaf written as DER directly.  The
+ * Certificate (RFC 5280 4.1) for b (serial, validity, the CSR's key) and
+ * req (names, URLs), subject CN=, or OU= when subject_ou, issued and
+ * signed once by s: in-process, or by the signer process for a remote
+ * key.  req has passed ca_issue_leaf's checks.  *out is replaced. */
+enum mca_err ca_leaf_der_build(const struct ca_signer *s, const struct ca_crt_base *b,
+    const struct ca_leaf_req *req, bool subject_ou, struct mca_buf *out) MCA_WUR;
 
 /* asn1.c: the project's ASN.1 module (ca/pkix.asn) through libtasn1.
  * Type names are those of the module ("TBSCertList"); element names are

@@ -4,21 +4,13 @@
  */
 #include "ca/ca_internal.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <gnutls/x509-ext.h>
-
 #define CN_MAX_LEN	64		/* RFC 5280 A.1: ub-common-name */
 #define TIME_MAX	253402300799	/* 9999-12-31T23:59:59Z, RFC 5280 4.1.2.5 */
 #define URL_MAX_LEN	2048		/* CRL, OCSP and caIssuers URLs */
-#define OID_BC		"2.5.29.19"	/* RFC 5280 4.2.1.9 */
-#define OID_KU		"2.5.29.15"	/* RFC 5280 4.2.1.3 */
-#define OID_EKU		"2.5.29.37"	/* RFC 5280 4.2.1.12 */
-#define OID_AKI		"2.5.29.35"	/* RFC 5280 4.2.1.1 */
-#define OID_CDP		"2.5.29.31"	/* RFC 5280 4.2.1.13 */
 
 enum mca_err
 ca_serial_new(unsigned char raw[16], char out[CA_SERIAL_HEX_MAX])
@@ -123,6 +115,27 @@ cn_check(const char *cn)
 	return MCA_OK;
 }
 
+/* A revocation pointer: an absolute http(s) URI of printable ASCII. */
+static enum mca_err
+url_check(const char *what, const char *url)
+{
+	size_t n;
+
+	if (url == NULL)
+		return MCA_OK;		/* the extension is left out */
+	if ((n = strnlen(url, URL_MAX_LEN + 1)) > URL_MAX_LEN)
+		return mca_err_set(MCA_ERR_INVALID, "%s longer than %d bytes", what, URL_MAX_LEN);
+	if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+		return mca_err_set(MCA_ERR_INVALID, "RFC 5280 4.2.1.13, 4.2.2.1: %s must be an "
+		    "http or https URI", what);
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)url[i] <= 0x20 || (unsigned char)url[i] >= 0x7f)
+			return mca_err_set(MCA_ERR_INVALID, "RFC 3986: %s has a space or a "
+			    "non-ASCII byte", what);
+	return MCA_OK;
+}
+
+/* Everything the leaf writer (leaf_der.c) takes from the request. */
 static enum mca_err
 leaf_req_check(const struct ca_leaf_req *req)
 {
@@ -130,7 +143,10 @@ leaf_req_check(const struct ca_leaf_req *req)
 	enum mca_err rc;
 
 	if ((rc = ca_spiffe_id_check(req->spiffe_id, NULL)) != MCA_OK ||
-	    (rc = cn_check(req->common_name)) != MCA_OK)
+	    (rc = cn_check(req->common_name)) != MCA_OK ||
+	    (rc = url_check("CRL URL", req->crl_url)) != MCA_OK ||
+	    (rc = url_check("OCSP URL", req->ocsp_url)) != MCA_OK ||
+	    (rc = url_check("caIssuers URL", req->ca_issuers_url)) != MCA_OK)
 		return rc;
 	if (s == NULL)
 		return MCA_OK;
@@ -148,58 +164,6 @@ leaf_req_check(const struct ca_leaf_req *req)
 	return MCA_OK;
 }
 
-/* Adds one name to the SAN list being built. */
-static int
-san_add(gnutls_subject_alt_names_t names, unsigned int type, const void *data, size_t len)
-{
-	gnutls_datum_t d = { (unsigned char *)data, (unsigned int)len };
-
-	return gnutls_subject_alt_names_set(names, type, &d, NULL);
-}
-
-/*
- * RFC 5280 4.2.1.6; X509-SVID spec 2: exactly one URI SAN.  The extension
- * is encoded once from the whole list: gnutls_x509_crt_set_subject_alt_name
- * with GNUTLS_FSAN_APPEND decodes and re-encodes the extension for every
- * name it adds (tests/bench/README.md, issue_bench).
- */
-static enum mca_err
-leaf_set_sans(gnutls_x509_crt_t crt, const struct ca_leaf_req *req)
-{
-	const struct ca_sans *s = req->sans;
-	gnutls_subject_alt_names_t names = NULL;
-	gnutls_datum_t ext = { NULL, 0 };
-	enum mca_err rc = MCA_ERR_SIGN;
-
-	if (gnutls_subject_alt_names_init(&names) < 0)
-		return MCA_ERR_NOMEM;
-	if (san_add(names, GNUTLS_SAN_URI, req->spiffe_id, strlen(req->spiffe_id)) < 0) {
-		rc = mca_err_set(MCA_ERR_SIGN, "cannot set the URI SAN");
-		goto out;
-	}
-	for (size_t i = 0; s != NULL && i < s->ndns; i++)
-		if (san_add(names, GNUTLS_SAN_DNSNAME, s->dns[i], strlen(s->dns[i])) < 0) {
-			rc = mca_err_set(MCA_ERR_SIGN, "cannot set DNS SAN %s", s->dns[i]);
-			goto out;
-		}
-	for (size_t i = 0; s != NULL && i < s->nips; i++)
-		if (san_add(names, GNUTLS_SAN_IPADDRESS, s->ips[i].addr, s->ips[i].len) < 0) {
-			rc = mca_err_set(MCA_ERR_SIGN, "cannot set an IP SAN");
-			goto out;
-		}
-	/* Not critical: the subject is never empty (RFC 5280 4.2.1.6). */
-	if (gnutls_x509_ext_export_subject_alt_names(names, &ext) < 0 ||
-	    gnutls_x509_crt_set_extension_by_oid(crt, GNUTLS_X509EXT_OID_SAN, ext.data, ext.size, 0) < 0) {
-		rc = mca_err_set(MCA_ERR_SIGN, "RFC 5280 4.2.1.6: cannot encode the SANs");
-		goto out;
-	}
-	rc = MCA_OK;
-out:
-	gnutls_free(ext.data);
-	gnutls_subject_alt_names_deinit(names);
-	return rc;
-}
-
 /*
  * Subject "CN=<name>".  Under an intermediate with dNSName constraints, a
  * leaf without dNSName SANs carries "OU=<name>" instead: GnuTLS checks
@@ -207,306 +171,24 @@ out:
  * (RFC 6125 6.4.4 legacy), and "payments" is no name under the permitted
  * suffixes.  The X509-SVID spec sets no requirement on the subject.
  */
-static enum mca_err
-leaf_set_subject(gnutls_x509_crt_t crt, const struct ca_signer *s, const struct ca_leaf_req *req)
+static bool
+leaf_subject_ou(const struct ca_signer *s, const struct ca_leaf_req *req)
 {
-	bool no_cn = ca_nc_has_dns(ca_signer_nc(s)) && (req->sans == NULL || req->sans->ndns == 0);
-
-	if (gnutls_x509_crt_set_dn_by_oid(crt, no_cn ? GNUTLS_OID_X520_ORGANIZATIONAL_UNIT_NAME :
-	    GNUTLS_OID_X520_COMMON_NAME, 0, req->common_name,
-	    (unsigned int)strlen(req->common_name)) < 0)
-		return mca_err_set(MCA_ERR_SIGN, "cannot set the subject");
-	return MCA_OK;
+	return ca_nc_has_dns(ca_signer_nc(s)) && (req->sans == NULL || req->sans->ndns == 0);
 }
 
-/* X509-SVID spec 4.1-4.4: the leaf's constraints and usages.  Applied
- * once per signer, to a scratch certificate (leaf_exts_new). */
+/* The PEM of der; der itself is handed over to out (left empty). */
 static enum mca_err
-leaf_set_usages(gnutls_x509_crt_t crt)
+issued_fill(struct ca_issued *out, struct mca_buf *der, const struct ca_crt_base *b)
 {
-	if (gnutls_x509_crt_set_basic_constraints(crt, 0, -1) < 0 ||
-	    gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_DIGITAL_SIGNATURE) < 0 ||
-	    gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_SERVER, 0) < 0 ||
-	    gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_CLIENT, 0) < 0)
-		return mca_err_set(MCA_ERR_SIGN, "cannot set the leaf extensions");
-	return MCA_OK;
-}
-
-/* A revocation pointer: an absolute http(s) URI of printable ASCII. */
-static enum mca_err
-url_check(const char *what, const char *url)
-{
-	size_t n = strnlen(url, URL_MAX_LEN + 1);
-
-	if (n > URL_MAX_LEN)
-		return mca_err_set(MCA_ERR_INVALID, "%s longer than %d bytes", what, URL_MAX_LEN);
-	if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
-		return mca_err_set(MCA_ERR_INVALID, "RFC 5280 4.2.1.13, 4.2.2.1: %s must be an "
-		    "http or https URI", what);
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)url[i] <= 0x20 || (unsigned char)url[i] >= 0x7f)
-			return mca_err_set(MCA_ERR_INVALID, "RFC 3986: %s has a space or a "
-			    "non-ASCII byte", what);
-	return MCA_OK;
-}
-
-/* RFC 5280 4.2.2.1 authorityInfoAccess: id-ad-ocsp, then id-ad-caIssuers,
- * each when set, encoded once (appending re-encodes, as for SANs). */
-static enum mca_err
-leaf_set_aia(gnutls_x509_crt_t crt, const struct ca_leaf_req *req)
-{
-	const char *oid[2] = { GNUTLS_OID_AD_OCSP, GNUTLS_OID_AD_CAISSUERS };
-	const char *url[2] = { req->ocsp_url, req->ca_issuers_url };
-	const char *what[2] = { "OCSP URL", "caIssuers URL" };
-	gnutls_x509_aia_t aia = NULL;
-	gnutls_datum_t d, ext = { NULL, 0 };
-	enum mca_err rc = MCA_OK;
-
-	if (url[0] == NULL && url[1] == NULL)
-		return MCA_OK;
-	if (gnutls_x509_aia_init(&aia) < 0)
-		return MCA_ERR_NOMEM;
-	for (int i = 0; i < 2 && rc == MCA_OK; i++) {
-		if (url[i] == NULL)
-			continue;
-		if ((rc = url_check(what[i], url[i])) != MCA_OK)
-			break;
-		d.data = (unsigned char *)url[i];
-		d.size = (unsigned int)strlen(url[i]);
-		if (gnutls_x509_aia_set(aia, oid[i], GNUTLS_SAN_URI, &d) < 0)
-			rc = mca_err_set(MCA_ERR_SIGN, "RFC 5280 4.2.2.1: cannot set the %s", what[i]);
-	}
-	if (rc == MCA_OK && (gnutls_x509_ext_export_aia(aia, &ext) < 0 ||
-	    gnutls_x509_crt_set_extension_by_oid(crt, GNUTLS_OID_AIA, ext.data, ext.size, 0) < 0))
-		rc = mca_err_set(MCA_ERR_SIGN, "RFC 5280 4.2.2.1: cannot encode the "
-		    "authorityInfoAccess extension");
-	gnutls_free(ext.data);
-	gnutls_x509_aia_deinit(aia);
-	return rc;
-}
-
-/* RFC 5280 4.2.1.13 cRLDistributionPoints (one fullName URI) and 4.2.2.1
- * authorityInfoAccess (id-ad-ocsp, id-ad-caIssuers), each when set. */
-static enum mca_err
-leaf_set_revocation(gnutls_x509_crt_t crt, const struct ca_leaf_req *req)
-{
+	gnutls_datum_t d = { der->data, (unsigned int)der->len }, pem = { NULL, 0 };
 	enum mca_err rc;
 
-	if (req->crl_url != NULL) {
-		if ((rc = url_check("CRL URL", req->crl_url)) != MCA_OK)
-			return rc;
-		if (gnutls_x509_crt_set_crl_dist_points2(crt, GNUTLS_SAN_URI, req->crl_url,
-		    (unsigned int)strlen(req->crl_url), 0) < 0)
-			return mca_err_set(MCA_ERR_SIGN, "RFC 5280 4.2.1.13: cannot set the "
-			    "CRL distribution point");
-	}
-	return leaf_set_aia(crt, req);
-}
-
-/* ---- extensions every leaf shares, encoded once --------------------------
- *
- * Encoding an extension through GnuTLS runs libtasn1 (create the
- * structure, write, DER-encode): for the constant ones that was ~40 % of
- * ca_issue_leaf (tests/bench/README.md).  Each is made once on a scratch
- * certificate by the very setters above and read back as DER, so the bytes
- * are the ones those setters write; a leaf then gets copies, in the same
- * order as before.
- */
-
-struct leaf_ext {
-	const char	*oid;
-	gnutls_datum_t	 der;		/* data NULL: absent */
-	unsigned int	 critical;
-};
-
-#define LEAF_USAGES	3	/* basicConstraints, keyUsage, extendedKeyUsage */
-
-struct ca_leaf_exts {
-	struct leaf_ext	 usage[LEAF_USAGES];
-	struct leaf_ext	 aki;
-	pthread_mutex_t	 lock;		/* over what follows */
-	bool		 have_urls;
-	char		*url[3];	/* CRL, OCSP, caIssuers of cdp and aia */
-	struct leaf_ext	 cdp, aia;
-};
-
-static void
-ext_clear(struct leaf_ext *e)
-{
-	gnutls_free(e->der.data);
-	e->der.data = NULL;
-	e->der.size = 0;
-}
-
-/* The extension oid of scratch as DER (absent: left NULL). */
-static enum mca_err
-ext_read(gnutls_x509_crt_t scratch, const char *oid, struct leaf_ext *e)
-{
-	int r;
-
-	e->oid = oid;
-	r = gnutls_x509_crt_get_extension_by_oid2(scratch, oid, 0, &e->der, &e->critical);
-	if (r == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
-		return MCA_OK;
-	if (r < 0)
-		return mca_err_set(MCA_ERR_SIGN, "cannot read back extension %s: %s", oid,
-		    gnutls_strerror(r));
-	return MCA_OK;
-}
-
-static enum mca_err
-ext_put(gnutls_x509_crt_t crt, const struct leaf_ext *e)
-{
-	if (e->der.data == NULL)
-		return MCA_OK;
-	if (gnutls_x509_crt_set_extension_by_oid(crt, e->oid, e->der.data, e->der.size,
-	    e->critical) < 0)
-		return mca_err_set(MCA_ERR_SIGN, "cannot set extension %s", e->oid);
-	return MCA_OK;
-}
-
-enum mca_err
-ca_leaf_exts_new(gnutls_x509_crt_t issuer, struct ca_leaf_exts **out)
-{
-	static const char *const oids[LEAF_USAGES] = { OID_BC, OID_KU, OID_EKU };
-	struct ca_leaf_exts *e;
-	gnutls_x509_crt_t scratch = NULL;
-	enum mca_err rc = MCA_ERR_NOMEM;
-
-	*out = NULL;
-	if ((e = calloc(1, sizeof(*e))) == NULL)
-		return MCA_ERR_NOMEM;
-	pthread_mutex_init(&e->lock, NULL);
-	if (gnutls_x509_crt_init(&scratch) < 0)
-		goto out;
-	if ((rc = leaf_set_usages(scratch)) != MCA_OK ||
-	    (rc = ca_crt_set_aki(scratch, issuer)) != MCA_OK)
-		goto out;
-	for (int i = 0; i < LEAF_USAGES; i++)
-		if ((rc = ext_read(scratch, oids[i], &e->usage[i])) != MCA_OK)
-			goto out;
-	if ((rc = ext_read(scratch, OID_AKI, &e->aki)) != MCA_OK)
-		goto out;
-	*out = e;
-	e = NULL;
-out:
-	gnutls_x509_crt_deinit(scratch);
-	ca_leaf_exts_free(e);
-	return rc;
-}
-
-void
-ca_leaf_exts_free(struct ca_leaf_exts *e)
-{
-	if (e == NULL)
-		return;
-	for (int i = 0; i < LEAF_USAGES; i++)
-		ext_clear(&e->usage[i]);
-	ext_clear(&e->aki);
-	ext_clear(&e->cdp);
-	ext_clear(&e->aia);
-	for (int i = 0; i < 3; i++)
-		free(e->url[i]);
-	pthread_mutex_destroy(&e->lock);
-	free(e);
-}
-
-static bool
-url_same(const char *a, const char *b)
-{
-	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
-}
-
-static bool
-urls_match(const struct ca_leaf_exts *e, const struct ca_leaf_req *req)
-{
-	return e->have_urls && url_same(e->url[0], req->crl_url) &&
-	    url_same(e->url[1], req->ocsp_url) && url_same(e->url[2], req->ca_issuers_url);
-}
-
-/* cRLDistributionPoints and AIA for req's URLs, made on a scratch
- * certificate (URLs checked there), and kept for the next leaf. */
-static enum mca_err
-leaf_exts_remake_urls(struct ca_leaf_exts *e, const struct ca_leaf_req *req)
-{
-	const char *u[3] = { req->crl_url, req->ocsp_url, req->ca_issuers_url };
-	struct leaf_ext cdp = { 0 }, aia = { 0 };
-	char *copy[3] = { NULL, NULL, NULL };
-	gnutls_x509_crt_t scratch = NULL;
-	enum mca_err rc = MCA_ERR_NOMEM;
-
-	if (gnutls_x509_crt_init(&scratch) < 0)
-		goto out;
-	if ((rc = leaf_set_revocation(scratch, req)) != MCA_OK ||
-	    (rc = ext_read(scratch, OID_CDP, &cdp)) != MCA_OK ||
-	    (rc = ext_read(scratch, GNUTLS_OID_AIA, &aia)) != MCA_OK)
-		goto out;
-	rc = MCA_ERR_NOMEM;
-	for (int i = 0; i < 3; i++)
-		if (u[i] != NULL && (copy[i] = strdup(u[i])) == NULL)
-			goto out;
-	pthread_mutex_lock(&e->lock);
-	ext_clear(&e->cdp);
-	ext_clear(&e->aia);
-	e->cdp = cdp;
-	e->aia = aia;
-	cdp.der.data = aia.der.data = NULL;
-	for (int i = 0; i < 3; i++) {
-		free(e->url[i]);
-		e->url[i] = copy[i];
-		copy[i] = NULL;
-	}
-	e->have_urls = true;
-	pthread_mutex_unlock(&e->lock);
-	rc = MCA_OK;
-out:
-	for (int i = 0; i < 3; i++)
-		free(copy[i]);
-	ext_clear(&cdp);
-	ext_clear(&aia);
-	gnutls_x509_crt_deinit(scratch);
-	return rc;
-}
-
-/* The leaf's usages, its SANs, then cRLDistributionPoints, AIA and AKI:
- * the order the per-leaf setters used. */
-static enum mca_err
-leaf_set_extensions(gnutls_x509_crt_t crt, struct ca_leaf_exts *e, const struct ca_leaf_req *req)
-{
-	enum mca_err rc = MCA_OK;
-	bool again;
-
-	for (int i = 0; i < LEAF_USAGES && rc == MCA_OK; i++)
-		rc = ext_put(crt, &e->usage[i]);
-	if (rc != MCA_OK || (rc = leaf_set_sans(crt, req)) != MCA_OK)
-		return rc;
-	for (int tries = 0; tries < 2; tries++) {
-		pthread_mutex_lock(&e->lock);
-		again = !urls_match(e, req);
-		if (!again && (rc = ext_put(crt, &e->cdp)) == MCA_OK)
-			rc = ext_put(crt, &e->aia);
-		pthread_mutex_unlock(&e->lock);
-		if (!again)
-			return rc != MCA_OK ? rc : ext_put(crt, &e->aki);
-		if ((rc = leaf_exts_remake_urls(e, req)) != MCA_OK)
-			return rc;
-	}
-	/* Another thread keeps asking for other URLs: encode for this leaf alone. */
-	if ((rc = leaf_set_revocation(crt, req)) != MCA_OK)
-		return rc;
-	return ext_put(crt, &e->aki);
-}
-
-static enum mca_err
-issued_fill(struct ca_issued *out, const gnutls_datum_t *der, const struct ca_crt_base *b)
-{
-	gnutls_datum_t pem = { NULL, 0 };
-	enum mca_err rc;
-
-	if (gnutls_pem_base64_encode2("CERTIFICATE", der, &pem) < 0)
+	if (gnutls_pem_base64_encode2("CERTIFICATE", &d, &pem) < 0)
 		return mca_err_set(MCA_ERR_SIGN, "cannot encode PEM");
-	if ((rc = mca_buf_set(&out->der, der->data, der->size)) == MCA_OK &&
-	    (rc = mca_buf_set(&out->pem, pem.data, pem.size)) == MCA_OK) {
+	if ((rc = mca_buf_set(&out->pem, pem.data, pem.size)) == MCA_OK) {
+		out->der = *der;
+		memset(der, 0, sizeof(*der));
 		memcpy(out->serial, b->serial_hex, sizeof(out->serial));
 		out->not_before = b->not_before;
 		out->not_after = b->not_after;
@@ -523,11 +205,9 @@ enum mca_err
 ca_issue_leaf(const struct ca_signer *s, const struct ca_csr *csr,
     const struct ca_leaf_req *req, struct ca_issued *out)
 {
-	const struct ca_cert *issuer;
 	struct ca_crt_base b;
-	gnutls_x509_crt_t crt = NULL;
-	gnutls_datum_t der = { NULL, 0 };
-	enum mca_err rc = MCA_ERR_NOMEM;
+	struct mca_buf der = { 0 };
+	enum mca_err rc;
 
 	if (out == NULL)
 		return mca_err_set(MCA_ERR_INVALID, "no output");
@@ -537,26 +217,17 @@ ca_issue_leaf(const struct ca_signer *s, const struct ca_csr *csr,
 	if ((rc = leaf_req_check(req)) != MCA_OK ||
 	    (rc = ca_signer_names_check(s, req->spiffe_id, req->sans)) != MCA_OK)
 		return rc;
-	issuer = ca_signer_cert(s);
 	memset(&b, 0, sizeof(b));
 	b.pub = csr->pub;	/* verified once by ca_csr_parse */
-	if ((rc = ca_validity(req->now, req->ttl, issuer->not_after, &b.not_before,
-	    &b.not_after)) != MCA_OK)
+	if ((rc = ca_validity(req->now, req->ttl, ca_signer_cert(s)->not_after, &b.not_before,
+	    &b.not_after)) != MCA_OK ||
+	    (rc = ca_serial_new(b.serial, b.serial_hex)) != MCA_OK)
 		return rc;
-	rc = MCA_ERR_NOMEM;
-	if (gnutls_x509_crt_init(&crt) < 0)
-		goto out;
-	if ((rc = ca_crt_base_apply(crt, &b)) != MCA_OK ||
-	    (rc = leaf_set_subject(crt, s, req)) != MCA_OK ||
-	    (rc = leaf_set_extensions(crt, ca_signer_leaf_exts(s), req)) != MCA_OK ||
-	    (rc = ca_crt_sign(crt, issuer->crt, ca_signer_key(s), &der)) != MCA_OK ||
+	/* The certificate's DER, written once and signed (leaf_der.c). */
+	if ((rc = ca_leaf_der_build(s, &b, req, leaf_subject_ou(s, req), &der)) != MCA_OK ||
 	    (rc = issued_fill(out, &der, &b)) != MCA_OK)
-		goto out;
-out:
-	if (rc != MCA_OK)
 		ca_issued_clear(out);
-	gnutls_free(der.data);
-	gnutls_x509_crt_deinit(crt);
+	mca_buf_free(&der);
 	return rc;
 }
 

@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 #include <gnutls/gnutls.h>
+#include <gnutls/abstract.h>
 #include <gnutls/x509.h>
 #include <gnutls/x509-ext.h>
 
@@ -998,6 +999,682 @@ test_issue_all_key_types(void **state)
 	}
 }
 
+/* ---- the leaf writer against GnuTLS's setters --------------------------
+ *
+ * ca_issue_leaf writes a leaf's DER directly (ca/leaf_der.c).  The
+ * reference is the builder it replaced: the same leaf (serial, validity,
+ * the CSR's key, names, URLs) through GnuTLS's setters, whose
+ * TBSCertificate must be the same bytes.  Ed25519 and RSA signatures are
+ * deterministic: there the whole certificates must be equal.
+ */
+
+#define GENTIME_FROM	2524608000	/* 2050-01-01T00:00:00Z */
+#define TIME_LAST	253402300799	/* 9999-12-31T23:59:59Z */
+
+/* A hierarchy valid to 9999-12-31 and the intermediate key for GnuTLS. */
+struct ref_ca {
+	struct ca_signer	*s;
+	gnutls_x509_crt_t	 inter, root;
+	gnutls_privkey_t	 key;
+	gnutls_digest_algorithm_t dig;
+	bool			 deterministic;
+};
+
+static gnutls_privkey_t
+privkey_from_file(const char *path)
+{
+	struct mca_buf pem;
+	gnutls_x509_privkey_t xk;
+	gnutls_privkey_t k;
+	gnutls_datum_t d;
+
+	mca_buf_init(&pem, 1024 * 1024, false);
+	assert_rc(mca_file_read(path, 1024 * 1024, &pem), MCA_OK);
+	d.data = pem.data;
+	d.size = (unsigned int)pem.len;
+	assert_int_equal(gnutls_x509_privkey_init(&xk), 0);
+	assert_int_equal(gnutls_x509_privkey_import2(xk, &d, GNUTLS_X509_FMT_PEM, NULL, 0), 0);
+	assert_int_equal(gnutls_privkey_init(&k), 0);
+	assert_int_equal(gnutls_privkey_import_x509(k, xk, GNUTLS_PRIVKEY_IMPORT_AUTO_RELEASE), 0);
+	mca_buf_free(&pem);
+	return k;
+}
+
+static void
+ref_ca_make(enum ca_key_type t, const char *tag, const struct ca_name_constraints *nc,
+    struct ref_ca *ca)
+{
+	struct ca_key *rk = NULL, *ik = NULL;
+	struct ca_cert *root = NULL, *inter = NULL;
+	char rp[PATH_MAX], ip[PATH_MAX], kp[PATH_MAX];
+
+	snprintf(rp, sizeof(rp), "%s/%s-root.pem", F.dir, tag);
+	snprintf(ip, sizeof(ip), "%s/%s-int.pem", F.dir, tag);
+	snprintf(kp, sizeof(kp), "%s/%s-int.key", F.dir, tag);
+	assert_rc(ca_key_generate(t, &rk), MCA_OK);
+	assert_rc(ca_key_generate(t, &ik), MCA_OK);
+	assert_rc(ca_root_create(rk, TD, F.now, INT64_MAX, &root), MCA_OK);
+	assert_rc(ca_intermediate_create(root, rk, ik, TD, F.now, INT64_MAX, nc, &inter), MCA_OK);
+	assert_int_equal(ca_cert_not_after(inter), TIME_LAST);
+	write_file(rp, ca_cert_pem(root));
+	write_file(ip, ca_cert_pem(inter));
+	assert_rc(ca_key_save(ik, kp, NULL), MCA_OK);
+	assert_rc(ca_signer_open(ip, kp, NULL, rp, &ca->s), MCA_OK);
+	ca->inter = crt_import(ca_cert_der(inter));
+	ca->root = crt_import(ca_cert_der(root));
+	ca->key = privkey_from_file(kp);
+	ca->dig = t == CA_KEY_ECDSA_P384 ? GNUTLS_DIG_SHA384 :
+	    t == CA_KEY_ED25519 ? GNUTLS_DIG_UNKNOWN : GNUTLS_DIG_SHA256;
+	ca->deterministic = t != CA_KEY_ECDSA_P256 && t != CA_KEY_ECDSA_P384;
+	ca_cert_free(root);
+	ca_cert_free(inter);
+	ca_key_free(rk);
+	ca_key_free(ik);
+}
+
+static void
+ref_ca_free(struct ref_ca *ca)
+{
+	ca_signer_free(ca->s);
+	gnutls_x509_crt_deinit(ca->inter);
+	gnutls_x509_crt_deinit(ca->root);
+	gnutls_privkey_deinit(ca->key);
+}
+
+/* The SANs as issue.c encoded them before: one list, exported once. */
+static void
+ref_set_sans(gnutls_x509_crt_t crt, const struct ca_leaf_req *req)
+{
+	const struct ca_sans *s = req->sans;
+	gnutls_subject_alt_names_t names;
+	gnutls_datum_t d;
+
+	assert_int_equal(gnutls_subject_alt_names_init(&names), 0);
+	d.data = (unsigned char *)(uintptr_t)req->spiffe_id;
+	d.size = (unsigned int)strlen(req->spiffe_id);
+	assert_int_equal(gnutls_subject_alt_names_set(names, GNUTLS_SAN_URI, &d, NULL), 0);
+	for (size_t i = 0; s != NULL && i < s->ndns; i++) {
+		d.data = (unsigned char *)s->dns[i];
+		d.size = (unsigned int)strlen(s->dns[i]);
+		assert_int_equal(gnutls_subject_alt_names_set(names, GNUTLS_SAN_DNSNAME, &d, NULL), 0);
+	}
+	for (size_t i = 0; s != NULL && i < s->nips; i++) {
+		d.data = s->ips[i].addr;
+		d.size = s->ips[i].len;
+		assert_int_equal(gnutls_subject_alt_names_set(names, GNUTLS_SAN_IPADDRESS, &d, NULL), 0);
+	}
+	assert_int_equal(gnutls_x509_ext_export_subject_alt_names(names, &d), 0);
+	assert_int_equal(gnutls_x509_crt_set_extension_by_oid(crt, GNUTLS_X509EXT_OID_SAN,
+	    d.data, d.size, 0), 0);
+	gnutls_free(d.data);
+	gnutls_subject_alt_names_deinit(names);
+}
+
+static void
+ref_set_urls(gnutls_x509_crt_t crt, const struct ca_leaf_req *req)
+{
+	const char *oid[2] = { GNUTLS_OID_AD_OCSP, GNUTLS_OID_AD_CAISSUERS };
+	const char *url[2] = { req->ocsp_url, req->ca_issuers_url };
+	gnutls_x509_aia_t aia;
+	gnutls_datum_t d;
+
+	if (req->crl_url != NULL)
+		assert_int_equal(gnutls_x509_crt_set_crl_dist_points2(crt, GNUTLS_SAN_URI,
+		    req->crl_url, (unsigned int)strlen(req->crl_url), 0), 0);
+	if (url[0] == NULL && url[1] == NULL)
+		return;
+	assert_int_equal(gnutls_x509_aia_init(&aia), 0);
+	for (int i = 0; i < 2; i++) {
+		if (url[i] == NULL)
+			continue;
+		d.data = (unsigned char *)(uintptr_t)url[i];
+		d.size = (unsigned int)strlen(url[i]);
+		assert_int_equal(gnutls_x509_aia_set(aia, oid[i], GNUTLS_SAN_URI, &d), 0);
+	}
+	assert_int_equal(gnutls_x509_ext_export_aia(aia, &d), 0);
+	assert_int_equal(gnutls_x509_crt_set_extension_by_oid(crt, GNUTLS_OID_AIA, d.data, d.size, 0), 0);
+	gnutls_free(d.data);
+	gnutls_x509_aia_deinit(aia);
+}
+
+/* The leaf through GnuTLS's setters, in the order issue.c called them. */
+static void
+ref_leaf_build(const struct ref_ca *ca, gnutls_pubkey_t pub, const struct ca_leaf_req *req,
+    bool ou, const unsigned char *serial, size_t serial_len, int64_t nb, int64_t na,
+    gnutls_datum_t *der)
+{
+	gnutls_x509_crt_t crt;
+	unsigned char id[64];
+	size_t idn = sizeof(id);
+
+	assert_int_equal(gnutls_x509_crt_init(&crt), 0);
+	assert_int_equal(gnutls_x509_crt_set_version(crt, 3), 0);
+	assert_int_equal(gnutls_x509_crt_set_serial(crt, serial, serial_len), 0);
+	assert_int_equal(gnutls_x509_crt_set_pubkey(crt, pub), 0);
+	assert_int_equal(gnutls_x509_crt_set_activation_time(crt, (time_t)nb), 0);
+	assert_int_equal(gnutls_x509_crt_set_expiration_time(crt, (time_t)na), 0);
+	assert_int_equal(gnutls_pubkey_get_key_id(pub, GNUTLS_KEYID_USE_SHA1, id, &idn), 0);
+	assert_int_equal(gnutls_x509_crt_set_subject_key_id(crt, id, idn), 0);
+	assert_int_equal(gnutls_x509_crt_set_dn_by_oid(crt, ou ?
+	    GNUTLS_OID_X520_ORGANIZATIONAL_UNIT_NAME : GNUTLS_OID_X520_COMMON_NAME, 0,
+	    req->common_name, (unsigned int)strlen(req->common_name)), 0);
+	assert_int_equal(gnutls_x509_crt_set_basic_constraints(crt, 0, -1), 0);
+	assert_int_equal(gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_DIGITAL_SIGNATURE), 0);
+	assert_int_equal(gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_SERVER, 0), 0);
+	assert_int_equal(gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_CLIENT, 0), 0);
+	ref_set_sans(crt, req);
+	ref_set_urls(crt, req);
+	idn = sizeof(id);
+	assert_int_equal(gnutls_x509_crt_get_subject_key_id(ca->inter, id, &idn, NULL), 0);
+	assert_int_equal(gnutls_x509_crt_set_authority_key_id(crt, id, idn), 0);
+	assert_int_equal(gnutls_x509_crt_privkey_sign(crt, ca->inter, ca->key, ca->dig, 0), 0);
+	assert_int_equal(gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_DER, der), 0);
+	gnutls_x509_crt_deinit(crt);
+}
+
+/* Offset and length of the first element inside the DER SEQUENCE at p
+ * (a Certificate's tbsCertificate), or of p itself when inner is false. */
+static void
+der_span(const unsigned char *p, size_t n, bool inner, size_t *off, size_t *len)
+{
+	size_t at = 0, l = 0, hl;
+
+	for (int depth = 0; depth < (inner ? 2 : 1); depth++) {
+		assert_true(at + 2 <= n);
+		hl = 2;
+		l = p[at + 1];
+		if (l & 0x80) {
+			size_t k = l & 0x7f;
+
+			assert_true(k >= 1 && k <= 3 && at + 2 + k <= n);
+			l = 0;
+			for (size_t i = 0; i < k; i++)
+				l = l << 8 | p[at + 2 + i];
+			hl += k;
+		}
+		if (depth == 0 && inner) {
+			assert_int_equal(hl + l, n);	/* nothing after the Certificate */
+			at += hl;
+		}
+	}
+	assert_true(at + hl + l <= n);
+	*off = at;
+	*len = hl + l;
+}
+
+/* Chain of leaf and intermediate up to the root, whatever the dates. */
+static void
+ref_chain_verify(const struct ref_ca *ca, gnutls_x509_crt_t leaf)
+{
+	gnutls_x509_crt_t chain[2] = { leaf, ca->inter };
+	unsigned int status = ~0u;
+
+	assert_int_equal(gnutls_x509_crt_list_verify(chain, 2, &ca->root, 1, NULL, 0,
+	    GNUTLS_VERIFY_DISABLE_TIME_CHECKS | GNUTLS_VERIFY_DISABLE_TRUSTED_TIME_CHECKS,
+	    &status), 0);
+	if (status != 0)
+		fail_msg("the leaf does not verify: status 0x%x", status);
+}
+
+/* Issues req for the CSR csr_data (PEM or DER) and compares the leaf with
+ * the reference; nb and na are the dates it must carry. */
+static void
+ref_compare(const struct ref_ca *ca, const struct mca_buf *csr_data, const struct ca_leaf_req *req,
+    bool ou, int64_t nb, int64_t na, const char *what)
+{
+	struct ca_csr *csr = NULL;
+	struct ca_issued out;
+	gnutls_x509_crq_t crq;
+	gnutls_pubkey_t pub;
+	gnutls_x509_crt_t leaf;
+	gnutls_datum_t d = { csr_data->data, (unsigned int)csr_data->len }, ref = { NULL, 0 };
+	unsigned char serial[32];
+	size_t sn = sizeof(serial), ao, al, bo, bl;
+
+	assert_rc(ca_csr_parse(csr_data->data, csr_data->len, &csr), MCA_OK);
+	if (ca_issue_leaf(ca->s, csr, req, &out) != MCA_OK)
+		fail_msg("%s: ca_issue_leaf: %s", what, mca_err_detail());
+	leaf = crt_import(&out.der);
+	assert_int_equal(out.not_before, nb);
+	assert_int_equal(out.not_after, na);
+	assert_int_equal(gnutls_x509_crt_get_activation_time(leaf), nb);
+	assert_int_equal(gnutls_x509_crt_get_expiration_time(leaf), na);
+	assert_int_equal(gnutls_x509_crt_get_serial(leaf, serial, &sn), 0);
+	/* The reference takes the key from the CSR, as GnuTLS reads it. */
+	assert_int_equal(gnutls_x509_crq_init(&crq), 0);
+	assert_int_equal(gnutls_x509_crq_import(crq, &d, memmem(d.data, d.size, "-----BEGIN", 10) ?
+	    GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER), 0);
+	assert_int_equal(gnutls_pubkey_init(&pub), 0);
+	assert_int_equal(gnutls_pubkey_import_x509_crq(pub, crq, 0), 0);
+	ref_leaf_build(ca, pub, req, ou, serial, sn, out.not_before, out.not_after, &ref);
+	der_span(out.der.data, out.der.len, true, &ao, &al);
+	der_span(ref.data, ref.size, true, &bo, &bl);
+	if (al != bl || memcmp(out.der.data + ao, ref.data + bo, al) != 0)
+		fail_msg("%s: the TBSCertificate differs from GnuTLS's (%zu vs %zu bytes)", what,
+		    al, bl);
+	if (ca->deterministic && (out.der.len != ref.size ||
+	    memcmp(out.der.data, ref.data, ref.size) != 0))
+		fail_msg("%s: the certificate differs from GnuTLS's", what);
+	ref_chain_verify(ca, leaf);
+	gnutls_free(ref.data);
+	gnutls_pubkey_deinit(pub);
+	gnutls_x509_crq_deinit(crq);
+	gnutls_x509_crt_deinit(leaf);
+	ca_issued_clear(&out);
+	ca_csr_free(csr);
+}
+
+/* Names and URLs of case c; strings live in big (freed by the caller). */
+#define REF_NAME_CASES	5
+#define REF_URL_LEN	2048
+
+struct ref_strings {
+	char	id[CA_MAX_SPIFFE_ID_LEN + 1];
+	char	url[3][REF_URL_LEN + 1];
+	char	cn[65];
+};
+
+static void
+long_dns_name(int i, char out[CA_MAX_DNS_LEN + 1])
+{
+	/* 63 + 1 + 63 + 1 + 63 + 1 + 61 = 253 bytes (RFC 1035 2.3.4). */
+	memset(out, 'a' + i % 26, CA_MAX_DNS_LEN);
+	out[0] = (char)('a' + i / 26);
+	out[63] = out[127] = out[191] = '.';
+	out[CA_MAX_DNS_LEN] = '\0';
+}
+
+static void
+ref_case(int c, struct ref_strings *b, struct ca_sans *sans, struct ca_leaf_req *req)
+{
+	char name[CA_MAX_DNS_LEN + 1];
+
+	memset(req, 0, sizeof(*req));
+	req->spiffe_id = SPIFFE;
+	req->common_name = "payments";
+	req->sans = sans;
+	switch (c) {
+	case 0:		/* no SANs but the URI, no URLs */
+		req->sans = NULL;
+		req->common_name = "w";
+		break;
+	case 1:		/* one DNS name, a CRL only; '_' and '@' make a UTF8String */
+		assert_rc(ca_sans_add_dns(sans, "payments.mesh.internal", false), MCA_OK);
+		req->crl_url = "http://ca.mesh.internal/crl";
+		req->common_name = "svc_payments@eu";
+		break;
+	case 2:		/* everything at its longest */
+		for (int i = 0; i < CA_MAX_SANS; i++) {
+			long_dns_name(i, name);
+			assert_rc(ca_sans_add_dns(sans, name, false), MCA_OK);
+		}
+		snprintf(b->id, sizeof(b->id), "spiffe://%s/", TD);
+		for (size_t n = strlen(b->id); n < CA_MAX_SPIFFE_ID_LEN; n++)
+			b->id[n] = n % 64 == 0 ? '/' : 'x';
+		b->id[CA_MAX_SPIFFE_ID_LEN] = '\0';
+		req->spiffe_id = b->id;
+		for (int i = 0; i < 3; i++) {
+			snprintf(b->url[i], sizeof(b->url[i]), "https://ca%d.mesh.internal/", i);
+			for (size_t n = strlen(b->url[i]); n < REF_URL_LEN; n++)
+				b->url[i][n] = 'u';
+			b->url[i][REF_URL_LEN] = '\0';
+		}
+		req->crl_url = b->url[0];
+		req->ocsp_url = b->url[1];
+		req->ca_issuers_url = b->url[2];
+		memset(b->cn, 'c', 64);
+		b->cn[64] = '\0';
+		req->common_name = b->cn;
+		break;
+	case 3:		/* a wildcard, IPv4 and IPv6, OCSP only; an apostrophe is
+			 * PrintableString for X.680 but UTF8String for GnuTLS */
+		assert_rc(ca_sans_add_dns(sans, "a.mesh.internal", false), MCA_OK);
+		assert_rc(ca_sans_add_dns(sans, "*.pods.mesh.internal", true), MCA_OK);
+		assert_rc(ca_sans_add_ip(sans, "10.1.2.3", false), MCA_OK);
+		assert_rc(ca_sans_add_ip(sans, "fd00::1", false), MCA_OK);
+		req->ocsp_url = "https://ca.mesh.internal/v1/ocsp";
+		req->common_name = "o'brien";
+		break;
+	default:	/* CA_MAX_SANS with addresses, caIssuers only; PrintableString */
+		for (int i = 0; i < CA_MAX_SANS - 2; i++) {
+			snprintf(name, sizeof(name), "svc%d.mesh.internal", i);
+			assert_rc(ca_sans_add_dns(sans, name, false), MCA_OK);
+		}
+		assert_rc(ca_sans_add_ip(sans, "192.168.0.1", false), MCA_OK);
+		assert_rc(ca_sans_add_ip(sans, "2001:db8::ff", false), MCA_OK);
+		req->ca_issuers_url = "https://ca.mesh.internal/v1/intermediate.crt";
+		req->common_name = "Payments (eu-west) 2/3: a+b=c?";
+		break;
+	}
+}
+
+/* Validity case t: now and ttl, and the dates the leaf must carry. */
+#define REF_TIME_CASES	6
+
+static void
+ref_times(int t, struct ca_leaf_req *req, int64_t *nb, int64_t *na)
+{
+	req->now = F.now;
+	req->ttl = 3600;
+	switch (t) {
+	case 1:		/* the last UTCTime notAfter, RFC 5280 4.1.2.5.1 */
+		req->ttl = GENTIME_FROM - 1 - F.now;
+		break;
+	case 2:		/* the first GeneralizedTime notAfter */
+		req->ttl = GENTIME_FROM - F.now;
+		break;
+	case 3:		/* no well-defined expiration: capped at 9999-12-31T23:59:59Z */
+		req->ttl = INT64_MAX;
+		break;
+	case 4:		/* notBefore the last second of 2049 */
+		req->now = GENTIME_FROM - 1 + 60;
+		break;
+	case 5:		/* notBefore 2050-01-01T00:00:00Z */
+		req->now = GENTIME_FROM + 60;
+		break;
+	}
+	*nb = req->now - 60;
+	*na = t == 3 ? TIME_LAST : req->now + req->ttl;
+}
+
+static void
+ref_sweep(const struct ref_ca *ca, const struct mca_buf *csr, int c, int t, const char *tag)
+{
+	struct ref_strings *b = calloc(1, sizeof(*b));
+	struct ca_sans sans = { 0 };
+	struct ca_leaf_req req;
+	int64_t nb, na;
+	char what[128];
+
+	assert_non_null(b);
+	ref_case(c, b, &sans, &req);
+	ref_times(t, &req, &nb, &na);
+	snprintf(what, sizeof(what), "%s, names case %d, time case %d", tag, c, t);
+	ref_compare(ca, csr, &req, false, nb, na, what);
+	ca_sans_clear(&sans);
+	free(b);
+}
+
+/* Appends tag, DER length and p[0..n) to b. */
+static void
+tlv_append(struct mca_buf *b, unsigned char tag, const void *p, size_t n)
+{
+	unsigned char h[4] = { tag, (unsigned char)n };
+	size_t hl = 2;
+
+	assert_true(n <= 0xffff);
+	if (n >= 0x80) {
+		hl = n <= 0xff ? 3 : 4;
+		h[1] = (unsigned char)(0x80 | (hl - 2));
+		h[hl - 1] = (unsigned char)n;
+		if (hl == 4)
+			h[2] = (unsigned char)(n >> 8);
+	}
+	assert_rc(mca_buf_append(b, h, hl), MCA_OK);
+	assert_rc(mca_buf_append(b, p, n), MCA_OK);
+}
+
+static const unsigned char rsa_oid[] = { 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d,
+	0x01, 0x01, 0x01 };
+
+/* A PKCS#10 request (RFC 2986 4) whose RSA SubjectPublicKeyInfo leaves
+ * out the NULL parameters RFC 3279 2.3.1 asks for, signed by its key. */
+static void
+csr_rsa_no_null(struct mca_buf *out)
+{
+	static const unsigned char version[] = { 0x02, 0x01, 0x00 };
+	static const unsigned char subject[] = { 0x30, 0x0c, 0x31, 0x0a, 0x30, 0x08, 0x06, 0x03,
+		0x55, 0x04, 0x03, 0x0c, 0x01, 'x' };
+	static const unsigned char attrs[] = { 0xa0, 0x00 };
+	static const unsigned char sha256_rsa[] = { 0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48,
+		0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b, 0x05, 0x00 };
+	gnutls_privkey_t k = privkey_from_file(data_path("key-rsa2048-pkcs1.pem"));
+	struct mca_buf alg = { 0 }, spki = { 0 }, cri = { 0 }, body = { 0 }, bits = { 0 };
+	gnutls_pubkey_t pub;
+	gnutls_datum_t der, sig, d;
+	size_t off, len;
+
+	assert_int_equal(gnutls_pubkey_init(&pub), 0);
+	assert_int_equal(gnutls_pubkey_import_privkey(pub, k, 0, 0), 0);
+	assert_int_equal(gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, &der), 0);
+	der_span(der.data, der.size, true, &off, &len);	/* the AlgorithmIdentifier */
+	assert_memory_equal(der.data + off + 2, rsa_oid, sizeof(rsa_oid));
+	tlv_append(&alg, 0x30, rsa_oid, sizeof(rsa_oid));
+	assert_rc(mca_buf_append(&alg, der.data + off + len, der.size - off - len), MCA_OK);
+	tlv_append(&spki, 0x30, alg.data, alg.len);
+	assert_rc(mca_buf_append(&body, version, sizeof(version)), MCA_OK);
+	assert_rc(mca_buf_append(&body, subject, sizeof(subject)), MCA_OK);
+	assert_rc(mca_buf_append(&body, spki.data, spki.len), MCA_OK);
+	assert_rc(mca_buf_append(&body, attrs, sizeof(attrs)), MCA_OK);
+	tlv_append(&cri, 0x30, body.data, body.len);
+	d.data = cri.data;
+	d.size = (unsigned int)cri.len;
+	assert_int_equal(gnutls_privkey_sign_data2(k, GNUTLS_SIGN_RSA_SHA256, 0, &d, &sig), 0);
+	assert_rc(mca_buf_append(&bits, "", 1), MCA_OK);	/* no unused bits */
+	assert_rc(mca_buf_append(&bits, sig.data, sig.size), MCA_OK);
+	mca_buf_reset(&body);
+	assert_rc(mca_buf_append(&body, cri.data, cri.len), MCA_OK);
+	assert_rc(mca_buf_append(&body, sha256_rsa, sizeof(sha256_rsa)), MCA_OK);
+	tlv_append(&body, 0x03, bits.data, bits.len);
+	tlv_append(out, 0x30, body.data, body.len);
+	gnutls_free(der.data);
+	gnutls_free(sig.data);
+	gnutls_pubkey_deinit(pub);
+	gnutls_privkey_deinit(k);
+	mca_buf_free(&alg);
+	mca_buf_free(&spki);
+	mca_buf_free(&cri);
+	mca_buf_free(&body);
+	mca_buf_free(&bits);
+}
+
+#define REF_CSRS	6
+
+/* The CSR fixtures of every accepted key type, and the RSA one without
+ * NULL parameters. */
+static void
+ref_csrs_load(struct mca_buf csr[REF_CSRS])
+{
+	static const char *const files[REF_CSRS - 1] = {
+		"p256-sans.der", "p384.csr", "ed25519.der", "rsa-2048.csr", "rsa-3500.csr",
+	};
+
+	for (int i = 0; i < REF_CSRS - 1; i++)
+		read_data(files[i], &csr[i]);
+	memset(&csr[REF_CSRS - 1], 0, sizeof(csr[0]));
+	csr_rsa_no_null(&csr[REF_CSRS - 1]);
+}
+
+/*
+ * Intermediates P-256, P-384, Ed25519, RSA-2048 x CSR keys P-256, P-384,
+ * Ed25519, RSA-2048, RSA-3500, RSA without NULL parameters x every names
+ * case (no SAN, one, CA_MAX_SANS of 253 bytes with 2048-byte URLs and
+ * SPIFFE ID, wildcard and IPv4/IPv6, PrintableString and UTF8String
+ * CNs), the dates rotating; then every date case for every names case.
+ */
+static void
+test_leaf_der_matches_gnutls(void **state)
+{
+	static const enum ca_key_type issuers[] = {
+		CA_KEY_ECDSA_P256, CA_KEY_ECDSA_P384, CA_KEY_ED25519, CA_KEY_RSA_2048,
+	};
+	struct mca_buf csr[REF_CSRS];
+	struct ref_ca ca;
+	char tag[64];
+
+	(void)state;
+	ref_csrs_load(csr);
+	for (size_t i = 0; i < sizeof(issuers) / sizeof(issuers[0]); i++) {
+		snprintf(tag, sizeof(tag), "ref%zu", i);
+		ref_ca_make(issuers[i], tag, NULL, &ca);
+		for (int j = 0; j < REF_CSRS; j++) {
+			snprintf(tag, sizeof(tag), "issuer %s, CSR %d",
+			    ca_key_type_name(issuers[i]), j);
+			for (int c = 0; c < REF_NAME_CASES; c++)
+				ref_sweep(&ca, &csr[j], c, ((int)i + j + c) % REF_TIME_CASES, tag);
+		}
+		if (issuers[i] == CA_KEY_ED25519)
+			for (int c = 0; c < REF_NAME_CASES; c++)
+				for (int t = 0; t < REF_TIME_CASES; t++)
+					ref_sweep(&ca, &csr[0], c, t, "every date");
+		ref_ca_free(&ca);
+	}
+	for (int j = 0; j < REF_CSRS; j++)
+		mca_buf_free(&csr[j]);
+}
+
+/* The leaf's SPKI is GnuTLS's canonical encoding, not the CSR's bytes:
+ * an RSA key without NULL parameters gets them (RFC 3279 2.3.1). */
+static void
+test_leaf_der_canonical_spki(void **state)
+{
+	static const unsigned char oid_null[] = { 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d,
+		0x01, 0x01, 0x01, 0x05, 0x00 };
+	struct ca_leaf_req req = { .spiffe_id = SPIFFE, .common_name = "w", .ttl = 3600,
+		.now = F.now };
+	struct mca_buf pem = { 0 };
+	struct ca_csr *csr = NULL;
+	struct ca_issued out;
+
+	(void)state;
+	csr_rsa_no_null(&pem);
+	assert_null(memmem(pem.data, pem.len, oid_null, sizeof(oid_null)));
+	assert_non_null(memmem(pem.data, pem.len, rsa_oid, sizeof(rsa_oid)));
+	assert_rc(ca_csr_parse(pem.data, pem.len, &csr), MCA_OK);
+	assert_rc(ca_issue_leaf(F.signer, csr, &req, &out), MCA_OK);
+	assert_non_null(memmem(out.der.data, out.der.len, oid_null, sizeof(oid_null)));
+	ca_issued_clear(&out);
+	ca_csr_free(csr);
+	mca_buf_free(&pem);
+}
+
+/* Revocation pointers are absolute http(s) URIs of printable ASCII of at
+ * most 2048 bytes, checked for every leaf before anything is encoded. */
+static void
+test_leaf_url_refusals(void **state)
+{
+	static const char *const bad[] = {
+		"ftp://ca.mesh.internal/crl", "ca.mesh.internal/crl", "https://ca.mesh.internal/a b",
+		"https://ca.mesh.internal/\xc3\xa9", "https://ca.mesh.internal/\x7f", "",
+	};
+	struct ca_csr *csr = csr_make(F.leaf_key, "x", NULL);
+	struct ca_leaf_req req = { .spiffe_id = SPIFFE, .common_name = "x", .ttl = 3600,
+		.now = F.now };
+	char *longest = malloc(2050);
+	struct ca_issued out;
+
+	(void)state;
+	assert_non_null(longest);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		for (int which = 0; which < 3; which++) {
+			req.crl_url = which == 0 ? bad[i] : NULL;
+			req.ocsp_url = which == 1 ? bad[i] : NULL;
+			req.ca_issuers_url = which == 2 ? bad[i] : NULL;
+			if (ca_issue_leaf(F.signer, csr, &req, &out) != MCA_ERR_INVALID)
+				fail_msg("URL '%s' (%d) accepted", bad[i], which);
+			assert_null(out.der.data);
+		}
+	memcpy(longest, "https://", 8);
+	memset(longest + 8, 'a', 2040);
+	longest[2048] = '\0';
+	req.ocsp_url = req.ca_issuers_url = NULL;
+	req.crl_url = longest;
+	assert_rc(ca_issue_leaf(F.signer, csr, &req, &out), MCA_OK);	/* 2048 bytes */
+	ca_issued_clear(&out);
+	longest[2048] = 'a';
+	longest[2049] = '\0';
+	assert_rc(ca_issue_leaf(F.signer, csr, &req, &out), MCA_ERR_INVALID);
+	assert_detail_has("longer than 2048");
+	free(longest);
+	ca_csr_free(csr);
+}
+
+/* Whether the P-256/P-384 key of the request pem has a coordinate shorter
+ * than the field (a leading zero byte, about one key in 128). */
+static bool
+csr_has_short_coordinate(const struct mca_buf *pem)
+{
+	gnutls_datum_t d = { pem->data, (unsigned int)pem->len }, x, y;
+	gnutls_x509_crq_t crq;
+	gnutls_pubkey_t pub;
+	gnutls_ecc_curve_t curve;
+	unsigned int size;
+	bool short_;
+
+	assert_int_equal(gnutls_x509_crq_init(&crq), 0);
+	assert_int_equal(gnutls_x509_crq_import(crq, &d, GNUTLS_X509_FMT_PEM), 0);
+	assert_int_equal(gnutls_pubkey_init(&pub), 0);
+	assert_int_equal(gnutls_pubkey_import_x509_crq(pub, crq, 0), 0);
+	assert_int_equal(gnutls_pubkey_export_ecc_raw2(pub, &curve, &x, &y,
+	    GNUTLS_EXPORT_FLAG_NO_LZ), 0);
+	size = curve == GNUTLS_ECC_CURVE_SECP256R1 ? 32 : 48;
+	short_ = x.size < size || y.size < size;
+	gnutls_free(x.data);
+	gnutls_free(y.data);
+	gnutls_pubkey_deinit(pub);
+	gnutls_x509_crq_deinit(crq);
+	return short_;
+}
+
+/* SEC 1 2.3.3: each coordinate of the point takes the field's size, with
+ * leading zeros; keys with such a coordinate are searched for. */
+static void
+test_leaf_der_short_coordinates(void **state)
+{
+	static const enum ca_key_type types[] = { CA_KEY_ECDSA_P256, CA_KEY_ECDSA_P384 };
+	struct ca_leaf_req req = { .spiffe_id = SPIFFE, .common_name = "w", .ttl = 3600,
+		.now = F.now };
+	struct ref_ca ca;
+
+	(void)state;
+	ref_ca_make(CA_KEY_ED25519, "refec", NULL, &ca);
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		struct mca_buf pem = { 0 };
+		struct ca_key *k = NULL;
+		int tries;
+
+		/* P(no hit in 3000) = (254/256)^3000, about 1e-10. */
+		for (tries = 0; tries < 3000; tries++) {
+			assert_rc(ca_key_generate(types[i], &k), MCA_OK);
+			assert_rc(ca_csr_create(k, "x", NULL, &pem), MCA_OK);
+			ca_key_free(k);
+			if (csr_has_short_coordinate(&pem))
+				break;
+			mca_buf_free(&pem);
+		}
+		assert_true(tries < 3000);
+		ref_compare(&ca, &pem, &req, false, F.now - 60, F.now + 3600, "short coordinate");
+		mca_buf_free(&pem);
+	}
+	ref_ca_free(&ca);
+}
+
+/* Under dNSName constraints a leaf without DNS SANs is OU=<name>, one
+ * with them CN=<name> (issue.c, leaf_subject_ou): both as GnuTLS wrote. */
+static void
+test_leaf_der_ou_subject(void **state)
+{
+	struct ca_sans perm = { 0 }, sans = { 0 };
+	struct ca_name_constraints nc = { TD, &perm };
+	struct ca_leaf_req req = { .spiffe_id = SPIFFE, .common_name = "payments", .ttl = 3600,
+		.now = F.now };
+	struct mca_buf csr;
+	struct ref_ca ca;
+
+	(void)state;
+	assert_rc(ca_sans_add_dns(&perm, "mesh.internal", false), MCA_OK);
+	ref_ca_make(CA_KEY_ED25519, "refnc", &nc, &ca);
+	read_data("p256-sans.der", &csr);
+	ref_compare(&ca, &csr, &req, true, F.now - 60, F.now + 3600, "OU subject");
+	assert_rc(ca_sans_add_dns(&sans, "payments.mesh.internal", false), MCA_OK);
+	req.sans = &sans;
+	ref_compare(&ca, &csr, &req, false, F.now - 60, F.now + 3600, "CN subject under constraints");
+	mca_buf_free(&csr);
+	ca_sans_clear(&sans);
+	ca_sans_clear(&perm);
+	ref_ca_free(&ca);
+}
+
 static int
 cmp_serial(const void *a, const void *b)
 {
@@ -1865,6 +2542,11 @@ main(void)
 		cmocka_unit_test(test_leaf_validity_cap),
 		cmocka_unit_test(test_leaf_refusals),
 		cmocka_unit_test(test_issue_all_key_types),
+		cmocka_unit_test(test_leaf_der_matches_gnutls),
+		cmocka_unit_test(test_leaf_der_canonical_spki),
+		cmocka_unit_test(test_leaf_der_ou_subject),
+		cmocka_unit_test(test_leaf_der_short_coordinates),
+		cmocka_unit_test(test_leaf_url_refusals),
 		cmocka_unit_test(test_serial_unique),
 		cmocka_unit_test(test_csr_manifest),
 		cmocka_unit_test(test_csr_hostile),

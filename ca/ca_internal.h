@@ -25,7 +25,7 @@ struct ca_remote;
 
 struct ca_key {
 	gnutls_x509_privkey_t	 x509;	/* for export (PKCS#8); NULL for a token or remote key */
-	gnutls_privkey_t	 priv;	/* for signing; a placeholder for a remote key */
+	gnutls_privkey_t	 priv;	/* for signing; for a remote key, one that refuses to */
 	enum ca_key_type	 type;
 	struct ca_remote	*remote;	/* set: the key lives in the signer process */
 	char			*pin;	/* a PKCS#11 key's PIN, for re-logins (wiped on free) */
@@ -59,10 +59,8 @@ gnutls_sign_algorithm_t ca_key_type_sign_algo(enum ca_key_type t);
 enum mca_err ca_key_matches_crt(const struct ca_key *k, gnutls_x509_crt_t crt) MCA_WUR;
 
 /* signer_remote.c: the network side of the signer process.  For a
- * remote key, ca_crt_sign, ca_sign, ca_signer_sign and the leaf writer
- * send the to-be-signed bytes over the socket instead of using priv. */
-enum mca_err ca_remote_crt_sign(gnutls_x509_crt_t crt, gnutls_x509_crt_t issuer,
-    const struct ca_key *key, gnutls_datum_t *der) MCA_WUR;
+ * remote key, ca_sign, ca_signer_sign and the leaf writer send the
+ * to-be-signed bytes over the socket instead of using priv. */
 enum mca_err ca_remote_sign(const struct ca_key *key, enum ca_signreq_type t,
     gnutls_sign_algorithm_t alg, const unsigned char *tbs, size_t len,
     gnutls_datum_t *sig) MCA_WUR;

@@ -87,8 +87,9 @@ ca_crt_sign(gnutls_x509_crt_t crt, gnutls_x509_crt_t issuer, const struct ca_key
 {
 	int r;
 
-	if (key->remote != NULL)	/* the key is in the signer process */
-		return ca_remote_crt_sign(crt, issuer, key, der);
+	if (key->remote != NULL)	/* the signer process signs no CA certificate */
+		return mca_err_set(MCA_ERR_SIGN, "a CA certificate is signed with its issuer's "
+		    "key at hand (meshca init), not through the signer process");
 	if ((r = gnutls_x509_crt_privkey_sign(crt, issuer, key->priv, ca_key_digest(key), 0)) < 0)
 		return mca_err_set(MCA_ERR_SIGN, "signing the certificate: %s",
 		    gnutls_strerror(r));

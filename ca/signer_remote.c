@@ -2,50 +2,94 @@
  * The network side of the signer process: a struct ca_key whose private
  * half lives in another process (see ca.h, "the signer process").
  *
- * GnuTLS hashes before it calls an external key, so the child would see
- * a digest it cannot check.  Instead, a certificate is first encoded by
- * GnuTLS with a placeholder signature, its tbsCertificate is cut out and
- * sent to the child, and the certificate is put together again with the
- * child's signature (RFC 5280 4.1.1).  CRLs, OCSP responses and audit
- * checkpoints are already built as TBS bytes by this module.
+ * The child signs to-be-signed bytes it can check, never a digest (GnuTLS
+ * would hash before calling an external key): workload certificates,
+ * meshcad's own server certificate among them (leaf_der.c), CRLs, OCSP
+ * responses and audit checkpoints are built as TBS bytes and sent as
+ * they are.  CA certificates are made by `meshca init` with the key at
+ * hand, never through the child.
  *
- * One socket, one request at a time (a mutex): the child signs serially
- * anyway.  A child that closes the socket, or does not answer within
- * CA_SIGNER_TIMEOUT_S, is gone for good: every later signature fails at
- * once with MCA_ERR_SIGNER_UNAVAILABLE instead of waiting.
+ * One socket shared by every thread, in rounds, like db/batch.c's group
+ * commit: a caller queues its request; if no round is in flight it
+ * leads one, writing every request queued so far back to back (one
+ * sendmsg) and reading the replies, which the child sends in order, so
+ * the n-th reply is the n-th request's.  Each caller is woken once, when
+ * its reply is in (or when it is to lead); requests that arrive during a
+ * round form the next one.  The child signs serially anyway: what rounds
+ * save is the wakeups and socket calls of a round trip per signature.
+ *
+ * A child that closes the socket, breaks the framing, or makes no
+ * progress for CA_SIGNER_TIMEOUT_S is gone for good: every request of
+ * the round in flight, every queued one and every later one fails at
+ * once with MCA_ERR_SIGNER_UNAVAILABLE instead of waiting.  A refusal
+ * (status 1) is its own request's answer and disturbs no other.
  */
 #include "ca/ca_internal.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "ca/common/log.h"
 
+/* Replies read ahead of parsing: more than one reply of the largest size. */
+#define REMOTE_RBUF	(4 * (CA_SIGNREQ_HDR + CA_SIGNREP_MAX))
+/* iovecs per sendmsg (two a request; well under IOV_MAX). */
+#define REMOTE_IOV	128
+
+/* One caller's signature, on its stack from ca_remote_sign's start to end. */
+struct remote_req {
+	unsigned char		 hdr[CA_SIGNREQ_HDR];
+	const unsigned char	*tbs;
+	size_t			 len;
+	int			 status;	/* the reply's: 0 signed, 1 refused */
+	gnutls_datum_t		 body;		/* the signature, or the reason */
+	enum mca_err		 rc;		/* MCA_OK: status and body are the reply */
+	char			 detail[256];	/* mca_err_detail of a failure, for the caller */
+	bool			 done;		/* the caller may return; else it is to lead */
+	sem_t			 wake;		/* posted once, after done is set, to a waiter */
+	struct remote_req	*next;
+};
+
+/* The leader's cursors over its round's list of requests. */
+struct remote_round {
+	struct remote_req	*send;		/* the first not fully written, or NULL */
+	size_t			 send_off;	/* bytes of it written (header, then TBS) */
+	struct remote_req	*recv;		/* the first without a reply, or NULL */
+	struct remote_req	*handed;	/* the first not handed back to its caller */
+	size_t			 rlen;		/* bytes in rbuf */
+};
+
 struct ca_remote {
 	int			 fd;
-	pthread_mutex_t		 mu;
+	pthread_mutex_t		 mu;		/* head, tail, busy */
+	struct remote_req	*head, *tail;	/* queued for the next round */
+	bool			 busy;		/* a leader is running rounds */
 	atomic_bool		 dead;
+	unsigned char		 rbuf[REMOTE_RBUF];	/* the leader's only */
 	gnutls_pk_algorithm_t	 pk;
 	unsigned int		 bits;
 	gnutls_sign_algorithm_t	 alg;
 };
 
-/* GnuTLS's view of the key, used only to lay out a certificate: the
- * signature it produces is a placeholder replaced by the child's. */
+/* GnuTLS's view of the key: it answers what GnuTLS asks about the key's
+ * type and refuses to sign.  Everything the key signs goes to the child
+ * as to-be-signed bytes (ca_remote_sign), never through GnuTLS. */
 static int
 placeholder_sign(gnutls_privkey_t key, gnutls_sign_algorithm_t algo, void *userdata,
     unsigned int flags, const gnutls_datum_t *data, gnutls_datum_t *sig)
 {
-	(void)key, (void)algo, (void)userdata, (void)flags, (void)data;
-	if ((sig->data = gnutls_calloc(1, 1)) == NULL)
-		return GNUTLS_E_MEMORY_ERROR;
-	sig->size = 1;
-	return 0;
+	(void)key, (void)algo, (void)userdata, (void)flags, (void)data, (void)sig;
+	return GNUTLS_E_INVALID_REQUEST;
 }
 
 static int
@@ -85,34 +129,232 @@ remote_gone(struct ca_remote *r, const char *why)
 	return mca_err_set(MCA_ERR_SIGNER_UNAVAILABLE, "the signer process is gone (%s)", why);
 }
 
-/* One round trip under the lock; *status and body from the reply. */
-static enum mca_err
-remote_call_locked(struct ca_remote *r, enum ca_signreq_type t, gnutls_sign_algorithm_t alg,
-    const unsigned char *tbs, size_t len, int *status, gnutls_datum_t *body)
+/* A request that will not be answered: rc, with this thread's detail. */
+static void
+req_fail(struct remote_req *m, enum mca_err rc)
 {
-	unsigned char h[CA_SIGNREQ_HDR];
-	uint32_t n;
-	enum mca_err rc;
+	m->rc = rc;
+	(void)snprintf(m->detail, sizeof(m->detail), "%s", mca_err_detail());
+}
 
-	ca_put_u32(h, (uint32_t)len);
-	h[4] = CA_SIGNREQ_VERSION;
-	h[5] = (unsigned char)t;
-	h[6] = (unsigned char)((unsigned)alg >> 8);
-	h[7] = (unsigned char)alg;
-	if ((rc = ca_fd_write_all(r->fd, h, sizeof(h))) != MCA_OK ||
-	    (rc = ca_fd_write_all(r->fd, tbs, len)) != MCA_OK ||
-	    (rc = ca_fd_read_all(r->fd, h, sizeof(h), NULL)) != MCA_OK)
-		return remote_gone(r, mca_err_detail());
-	if ((n = ca_get_u32(h)) > CA_SIGNREP_MAX || h[4] > 1)
-		return remote_gone(r, "malformed reply");
-	if ((body->data = gnutls_malloc(n + 1)) == NULL)
-		return MCA_ERR_NOMEM;
-	body->size = n;
-	body->data[n] = '\0';
-	if (n > 0 && (rc = ca_fd_read_all(r->fd, body->data, n, NULL)) != MCA_OK)
-		return remote_gone(r, mca_err_detail());
-	*status = h[4];
+/* Wakes m's caller, done or to lead.  A semaphore, posted without mu:
+ * the caller wakes once and needs no lock to return (m is gone once it
+ * has; glibc's sem_post allows that, as POSIX's sem_destroy asks). */
+static void
+req_wake(struct remote_req *m, bool done)
+{
+	m->done = done;
+	(void)sem_post(&m->wake);
+}
+
+/* Wakes the callers whose replies are in: from handed up to recv.  The
+ * round's list is the leader's alone: nobody else links to it. */
+static void
+round_hand_out(struct remote_round *st)
+{
+	struct remote_req *m, *next;
+
+	for (m = st->handed; m != st->recv; m = next) {
+		next = m->next;
+		req_wake(m, true);
+	}
+	st->handed = st->recv;
+}
+
+/* Writes as much of the round's requests as the socket takes now. */
+static enum mca_err
+round_send(struct ca_remote *r, struct remote_round *st)
+{
+	struct iovec iov[REMOTE_IOV];
+	struct msghdr msg = { .msg_iov = iov };
+	struct remote_req *m = st->send;
+	size_t off = st->send_off, n = 0, w;
+	ssize_t sent;
+
+	for (; m != NULL && n + 2 <= REMOTE_IOV; m = m->next, off = 0) {
+		if (off < CA_SIGNREQ_HDR)
+			iov[n++] = (struct iovec){ m->hdr + off, CA_SIGNREQ_HDR - off };
+		off = off < CA_SIGNREQ_HDR ? 0 : off - CA_SIGNREQ_HDR;
+		iov[n++] = (struct iovec){ (void *)(uintptr_t)(m->tbs + off), m->len - off };
+	}
+	msg.msg_iovlen = n;
+	do
+		sent = sendmsg(r->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (sent < 0 && errno == EINTR);
+	if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return MCA_OK;
+	if (sent < 0)
+		return remote_gone(r, strerror(errno));
+	for (w = (size_t)sent; w > 0 && st->send != NULL; ) {
+		size_t left = CA_SIGNREQ_HDR + st->send->len - st->send_off;
+
+		if (w < left) {
+			st->send_off += w;
+			break;
+		}
+		w -= left;
+		st->send = st->send->next;
+		st->send_off = 0;
+	}
 	return MCA_OK;
+}
+
+/* Takes every complete reply in rbuf, in request order. */
+static enum mca_err
+round_parse(struct ca_remote *r, struct remote_round *st)
+{
+	size_t off = 0;
+
+	while (st->rlen - off >= CA_SIGNREQ_HDR) {
+		const unsigned char *h = r->rbuf + off;
+		uint32_t n = ca_get_u32(h);
+		struct remote_req *m = st->recv;
+
+		if (n > CA_SIGNREP_MAX || h[4] > 1)
+			return remote_gone(r, "malformed reply");
+		/* The child answers a request once it has read all of it. */
+		if (m == NULL || m == st->send)
+			return remote_gone(r, "a reply to no request");
+		if (st->rlen - off - CA_SIGNREQ_HDR < n)
+			break;
+		m->status = h[4];
+		if ((m->body.data = gnutls_malloc((size_t)n + 1)) == NULL)
+			req_fail(m, mca_err_set(MCA_ERR_NOMEM, "signer reply of %u bytes", n));
+		else {
+			memcpy(m->body.data, h + CA_SIGNREQ_HDR, n);
+			m->body.data[n] = '\0';
+			m->body.size = n;
+		}
+		off += CA_SIGNREQ_HDR + n;
+		st->recv = m->next;
+	}
+	st->rlen -= off;
+	memmove(r->rbuf, r->rbuf + off, st->rlen);
+	if (st->recv == NULL && st->rlen > 0)
+		return remote_gone(r, "a reply to no request");
+	return MCA_OK;
+}
+
+/* Reads replies: what is there (MSG_DONTWAIT), or waits for some, at
+ * most CA_SIGNER_TIMEOUT_S (SO_RCVTIMEO). */
+static enum mca_err
+round_recv(struct ca_remote *r, struct remote_round *st, int flags)
+{
+	ssize_t n;
+
+	do
+		n = recv(r->fd, r->rbuf + st->rlen, sizeof(r->rbuf) - st->rlen, flags);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return (flags & MSG_DONTWAIT) ? MCA_OK : remote_gone(r, "no answer in time");
+	if (n <= 0)
+		return remote_gone(r, n < 0 ? strerror(errno) : "closed by the other end");
+	st->rlen += (size_t)n;
+	return round_parse(r, st);
+}
+
+/* Requests left to write: write, then wait until the socket takes more
+ * or replies come (the child may answer before it has read them all). */
+static enum mca_err
+round_pump(struct ca_remote *r, struct remote_round *st)
+{
+	struct pollfd p = { .fd = r->fd, .events = POLLIN | POLLOUT };
+	enum mca_err rc;
+	int n;
+
+	if ((rc = round_send(r, st)) != MCA_OK || st->send == NULL)
+		return rc;
+	while ((n = poll(&p, 1, CA_SIGNER_TIMEOUT_S * 1000)) < 0 && errno == EINTR)
+		;
+	if (n < 0)
+		return remote_gone(r, strerror(errno));
+	if (n == 0)
+		return remote_gone(r, "no progress in time");
+	if (p.revents & (POLLIN | POLLERR | POLLHUP))
+		return round_recv(r, st, MSG_DONTWAIT);
+	return MCA_OK;
+}
+
+/* One round: batch written, every reply read and handed back. */
+static void
+round_run(struct ca_remote *r, struct remote_req *batch)
+{
+	struct remote_round st = { batch, 0, batch, batch, 0 };
+	enum mca_err rc = MCA_OK;
+
+	if (atomic_load(&r->dead))
+		rc = mca_err_set(MCA_ERR_SIGNER_UNAVAILABLE, "the signer process is gone");
+	while (rc == MCA_OK && st.recv != NULL) {
+		if (st.send != NULL)
+			rc = round_pump(r, &st);
+		else
+			rc = round_recv(r, &st, 0);
+		round_hand_out(&st);
+	}
+	for (struct remote_req *m = st.recv; m != NULL; m = m->next)
+		req_fail(m, rc);
+	st.recv = NULL;
+	round_hand_out(&st);
+}
+
+/* Runs the round of everything queued, then hands leadership to the
+ * next queue, or, with the child gone, fails it. */
+static void
+remote_lead(struct ca_remote *r)
+{
+	struct remote_req *m, *after, *batch, *drop = NULL, *next;
+
+	pthread_mutex_lock(&r->mu);
+	batch = r->head;
+	r->head = r->tail = NULL;
+	pthread_mutex_unlock(&r->mu);
+	round_run(r, batch);
+	pthread_mutex_lock(&r->mu);
+	if (atomic_load(&r->dead)) {	/* nobody queued gets an answer */
+		drop = r->head;
+		r->head = r->tail = NULL;
+	}
+	if ((next = r->head) == NULL)
+		r->busy = false;
+	pthread_mutex_unlock(&r->mu);
+	if (drop != NULL)
+		(void)mca_err_set(MCA_ERR_SIGNER_UNAVAILABLE, "the signer process is gone");
+	for (m = drop; m != NULL; m = after) {
+		after = m->next;
+		req_fail(m, MCA_ERR_SIGNER_UNAVAILABLE);
+		req_wake(m, true);
+	}
+	if (next != NULL)	/* the next round is theirs; they wait until told */
+		req_wake(next, false);
+}
+
+/* Queues me; waits until me is done, or leads the round that does it. */
+static void
+remote_wait(struct ca_remote *r, struct remote_req *me)
+{
+	bool lead;
+
+	pthread_mutex_lock(&r->mu);
+	if (atomic_load(&r->dead)) {
+		pthread_mutex_unlock(&r->mu);
+		req_fail(me, mca_err_set(MCA_ERR_SIGNER_UNAVAILABLE, "the signer process is gone"));
+		return;
+	}
+	if (r->tail != NULL)
+		r->tail->next = me;
+	else
+		r->head = me;
+	r->tail = me;
+	if ((lead = !r->busy))
+		r->busy = true;
+	pthread_mutex_unlock(&r->mu);
+	if (!lead) {	/* done is written before the one post */
+		while (sem_wait(&me->wake) != 0 && errno == EINTR)
+			;
+		if (me->done)
+			return;
+	}
+	remote_lead(r);	/* me among the round */
 }
 
 enum mca_err
@@ -120,8 +362,7 @@ ca_remote_sign(const struct ca_key *key, enum ca_signreq_type t, gnutls_sign_alg
     const unsigned char *tbs, size_t len, gnutls_datum_t *sig)
 {
 	struct ca_remote *r = key->remote;
-	gnutls_datum_t body = { NULL, 0 };
-	int status = 1;
+	struct remote_req me = { .tbs = tbs, .len = len, .rc = MCA_OK, .status = 1 };
 	enum mca_err rc;
 
 	sig->data = NULL;
@@ -131,99 +372,27 @@ ca_remote_sign(const struct ca_key *key, enum ca_signreq_type t, gnutls_sign_alg
 		    (unsigned)CA_SIGNREQ_MAX_BYTES);
 	if (atomic_load(&r->dead))
 		return mca_err_set(MCA_ERR_SIGNER_UNAVAILABLE, "the signer process is gone");
-	pthread_mutex_lock(&r->mu);
-	if (atomic_load(&r->dead))
-		rc = mca_err_set(MCA_ERR_SIGNER_UNAVAILABLE, "the signer process is gone");
-	else
-		rc = remote_call_locked(r, t, alg, tbs, len, &status, &body);
-	pthread_mutex_unlock(&r->mu);
-	if (rc != MCA_OK) {
-		gnutls_free(body.data);
+	ca_put_u32(me.hdr, (uint32_t)len);
+	me.hdr[4] = CA_SIGNREQ_VERSION;
+	me.hdr[5] = (unsigned char)t;
+	me.hdr[6] = (unsigned char)((unsigned)alg >> 8);
+	me.hdr[7] = (unsigned char)alg;
+	if (sem_init(&me.wake, 0, 0) != 0)
+		return mca_err_set(MCA_ERR_NOMEM, "signer: sem_init: %s", strerror(errno));
+	remote_wait(r, &me);
+	(void)sem_destroy(&me.wake);
+	if (me.rc != MCA_OK) {
+		gnutls_free(me.body.data);
+		return mca_err_set(me.rc, "%s", me.detail);
+	}
+	if (me.status != 0) {
+		rc = mca_err_set(MCA_ERR_SIGN, "the signer process refused: %s",
+		    (char *)me.body.data);
+		gnutls_free(me.body.data);
 		return rc;
 	}
-	if (status != 0) {
-		rc = mca_err_set(MCA_ERR_SIGN, "the signer process refused: %s", (char *)body.data);
-		gnutls_free(body.data);
-		return rc;
-	}
-	*sig = body;
+	*sig = me.body;
 	return MCA_OK;
-}
-
-static enum mca_err
-raw_part(asn1_node n, const gnutls_datum_t *der, const char *name, const unsigned char **p,
-    size_t *len)
-{
-	int start = 0, end = 0;
-
-	if (asn1_der_decoding_startEnd(n, der->data, (int)der->size, name, &start, &end) !=
-	    ASN1_SUCCESS || start < 0 || end < start || (unsigned)end >= der->size)
-		return mca_err_set(MCA_ERR_SIGN, "RFC 5280 4.1: no %s in the encoded certificate",
-		    name);
-	*p = der->data + start;
-	*len = (size_t)(end - start + 1);
-	return MCA_OK;
-}
-
-/* Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm,
- * signatureValue BIT STRING } (RFC 5280 4.1.1), DER into out. */
-static enum mca_err
-crt_assemble(const unsigned char *tbs, size_t tlen, const unsigned char *alg, size_t alen,
-    const gnutls_datum_t *sig, struct mca_buf *out)
-{
-	struct mca_buf body = { 0 };
-	static const unsigned char unused_bits = 0;
-	enum mca_err rc;
-
-	if ((rc = mca_buf_append(&body, tbs, tlen)) != MCA_OK ||
-	    (rc = mca_buf_append(&body, alg, alen)) != MCA_OK ||
-	    (rc = ca_der_header(0x03, (size_t)sig->size + 1, &body)) != MCA_OK ||
-	    (rc = mca_buf_append(&body, &unused_bits, 1)) != MCA_OK ||
-	    (rc = mca_buf_append(&body, sig->data, sig->size)) != MCA_OK ||
-	    (rc = ca_der_header(0x30, body.len, out)) != MCA_OK ||
-	    (rc = mca_buf_append(out, body.data, body.len)) != MCA_OK)
-		goto out;
-out:
-	mca_buf_free(&body);
-	return rc;
-}
-
-enum mca_err
-ca_remote_crt_sign(gnutls_x509_crt_t crt, gnutls_x509_crt_t issuer, const struct ca_key *key,
-    gnutls_datum_t *der)
-{
-	gnutls_datum_t draft = { NULL, 0 }, sig = { NULL, 0 };
-	struct mca_buf out = { 0 };
-	const unsigned char *tbs = NULL, *alg = NULL;
-	size_t tlen = 0, alen = 0;
-	asn1_node n = NULL;
-	enum mca_err rc = MCA_ERR_SIGN;
-	int r;
-
-	if ((r = gnutls_x509_crt_privkey_sign(crt, issuer, key->priv, ca_key_digest(key), 0)) < 0 ||
-	    (r = gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_DER, &draft)) < 0) {
-		rc = mca_err_set(MCA_ERR_SIGN, "encoding the certificate: %s", gnutls_strerror(r));
-		goto out;
-	}
-	if ((rc = ca_asn1_decode("SignedCertificate", draft.data, draft.size, &n)) != MCA_OK ||
-	    (rc = raw_part(n, &draft, "tbsCertificate", &tbs, &tlen)) != MCA_OK ||
-	    (rc = raw_part(n, &draft, "signatureAlgorithm", &alg, &alen)) != MCA_OK ||
-	    (rc = ca_remote_sign(key, CA_SIGNREQ_CERT, key->remote->alg, tbs, tlen,
-	    &sig)) != MCA_OK ||
-	    (rc = crt_assemble(tbs, tlen, alg, alen, &sig, &out)) != MCA_OK)
-		goto out;
-	rc = MCA_ERR_NOMEM;
-	if ((der->data = gnutls_malloc(out.len)) == NULL)
-		goto out;
-	memcpy(der->data, out.data, out.len);
-	der->size = (unsigned int)out.len;
-	rc = MCA_OK;
-out:
-	ca_asn1_free(&n);
-	gnutls_free(draft.data);
-	gnutls_free(sig.data);
-	mca_buf_free(&out);
-	return rc;
 }
 
 /* The child's first message: its key is loaded, or why not

@@ -336,8 +336,9 @@ ca_signer_check(const struct ca_signer *s, enum ca_signreq_type t, const unsigne
 	return mca_err_set(MCA_ERR_SIGN, "signer: unknown request type %d", (int)t);
 }
 
+/* Appends one reply (header, then the signature or a reason) to out. */
 static enum mca_err
-reply(int fd, int status, const void *body, size_t len)
+reply_append(struct mca_buf *out, int status, const void *body, size_t len)
 {
 	unsigned char h[CA_SIGNREQ_HDR] = { 0 };
 	enum mca_err rc;
@@ -346,9 +347,21 @@ reply(int fd, int status, const void *body, size_t len)
 		len = CA_SIGNREP_MAX;	/* a reason cut short; signatures are smaller */
 	ca_put_u32(h, (uint32_t)len);
 	h[4] = (unsigned char)status;
-	if ((rc = ca_fd_write_all(fd, h, sizeof(h))) != MCA_OK)
+	if ((rc = mca_buf_append(out, h, sizeof(h))) != MCA_OK)
 		return rc;
-	return len > 0 ? ca_fd_write_all(fd, body, len) : MCA_OK;
+	return len > 0 ? mca_buf_append(out, body, len) : MCA_OK;
+}
+
+static enum mca_err
+reply(int fd, int status, const void *body, size_t len)
+{
+	struct mca_buf out = { 0 };
+	enum mca_err rc;
+
+	if ((rc = reply_append(&out, status, body, len)) == MCA_OK)
+		rc = ca_fd_write_all(fd, out.data, out.len);
+	mca_buf_free(&out);
+	return rc;
 }
 
 enum mca_err
@@ -364,66 +377,174 @@ ca_signer_hello(int fd, enum mca_err rc, const char *detail)
 	return reply(fd, 1, text, n < 0 ? 0 : (size_t)n >= sizeof(text) ? sizeof(text) - 1 : (size_t)n);
 }
 
-/* One request whose header h has been read; the TBS follows. */
+/*
+ * The serving loop reads what the socket has, up to SERVE_IN bytes,
+ * answers every complete request in it in order, and sends those
+ * replies in one write: the parent writes a round of requests at once
+ * (signer_remote.c), so one wakeup here answers all of them.  A request
+ * larger than SERVE_IN (a big CRL) is read into its own allocation.
+ */
+#define SERVE_IN	(64 * 1024)
+#define SERVE_OUT	(64 * 1024)	/* replies pending past this are sent first */
+
+struct serve {
+	const struct ca_signer	*s;
+	int			 fd;
+	unsigned char		*in;
+	size_t			 have;		/* bytes in in[], from a request's start */
+	struct mca_buf		 out;		/* replies not yet written */
+};
+
 static enum mca_err
-serve_one(const struct ca_signer *s, int fd, const unsigned char h[CA_SIGNREQ_HDR])
+serve_flush(struct serve *sv)
+{
+	enum mca_err rc = MCA_OK;
+
+	if (sv->out.len > 0)
+		rc = ca_fd_write_all(sv->fd, sv->out.data, sv->out.len);
+	mca_buf_reset(&sv->out);
+	return rc;
+}
+
+/* A header the stream cannot go on after: refused, and we stop. */
+static enum mca_err
+serve_header_check(struct serve *sv, const unsigned char h[CA_SIGNREQ_HDR])
 {
 	uint32_t len = ca_get_u32(h);
+	enum mca_err rc;
+
+	if (h[4] == CA_SIGNREQ_VERSION && len > 0 && len <= CA_SIGNREQ_MAX_BYTES)
+		return MCA_OK;
+	rc = mca_err_set(MCA_ERR_PARSE, "signer: request header refused (version %u, "
+	    "%u bytes; 1 to %u accepted); closing", h[4], len, (unsigned)CA_SIGNREQ_MAX_BYTES);
+	if (reply_append(&sv->out, 1, mca_err_detail(), strlen(mca_err_detail())) == MCA_OK)
+		(void)serve_flush(sv);
+	return rc;	/* the stream cannot be trusted any more */
+}
+
+/* One request: checked, signed, its reply queued (a refusal is a reply). */
+static enum mca_err
+serve_answer(struct serve *sv, const unsigned char h[CA_SIGNREQ_HDR], unsigned char *tbs,
+    size_t len)
+{
 	int type = h[5];
 	gnutls_sign_algorithm_t alg = (gnutls_sign_algorithm_t)(h[6] << 8 | h[7]);
-	gnutls_sign_algorithm_t ours = ca_key_type_sign_algo(ca_signer_key(s)->type);
-	unsigned char *tbs = NULL;
-	gnutls_datum_t d, sig = { NULL, 0 };
+	gnutls_sign_algorithm_t ours = ca_key_type_sign_algo(ca_signer_key(sv->s)->type);
+	gnutls_datum_t d = { tbs, (unsigned int)len }, sig = { NULL, 0 };
 	enum mca_err rc;
 	int r;
 
-	if (h[4] != CA_SIGNREQ_VERSION || len == 0 || len > CA_SIGNREQ_MAX_BYTES) {
-		rc = mca_err_set(MCA_ERR_PARSE, "signer: request header refused (version %u, "
-		    "%u bytes; 1 to %u accepted); closing", h[4], len,
-		    (unsigned)CA_SIGNREQ_MAX_BYTES);
-		(void)reply(fd, 1, mca_err_detail(), strlen(mca_err_detail()));
-		return rc;	/* the stream cannot be trusted any more */
-	}
-	if ((tbs = malloc(len)) == NULL)
-		return MCA_ERR_NOMEM;
-	if ((rc = ca_fd_read_all(fd, tbs, len, NULL)) != MCA_OK)
-		goto out;
 	if (alg != ours)
 		rc = mca_err_set(MCA_ERR_SIGN, "signer: signature algorithm %d refused (this "
 		    "key signs with %s)", (int)alg, gnutls_sign_get_name(ours));
 	else
-		rc = ca_signer_check(s, (enum ca_signreq_type)type, tbs, len);
-	if (rc != MCA_OK) {
-		rc = reply(fd, 1, mca_err_detail(), strlen(mca_err_detail()));
-		goto out;
+		rc = ca_signer_check(sv->s, (enum ca_signreq_type)type, tbs, len);
+	if (rc == MCA_OK &&
+	    (r = gnutls_privkey_sign_data2(ca_signer_key(sv->s)->priv, ours, 0, &d, &sig)) < 0)
+		rc = mca_err_set(MCA_ERR_SIGN, "signer: signing failed: %s", gnutls_strerror(r));
+	if (sv->out.len >= SERVE_OUT) {
+		enum mca_err wrc = serve_flush(sv);
+
+		if (wrc != MCA_OK) {
+			gnutls_free(sig.data);
+			return wrc;
+		}
 	}
-	d.data = tbs;
-	d.size = len;
-	if ((r = gnutls_privkey_sign_data2(ca_signer_key(s)->priv, ours, 0, &d, &sig)) < 0) {
-		mca_err_set(MCA_ERR_SIGN, "signer: signing failed: %s", gnutls_strerror(r));
-		rc = reply(fd, 1, mca_err_detail(), strlen(mca_err_detail()));
-		goto out;
-	}
-	rc = reply(fd, 0, sig.data, sig.size);
-out:
+	if (rc != MCA_OK)
+		rc = reply_append(&sv->out, 1, mca_err_detail(), strlen(mca_err_detail()));
+	else
+		rc = reply_append(&sv->out, 0, sig.data, sig.size);
 	gnutls_free(sig.data);
+	return rc;
+}
+
+/* The request at in[off] is larger than in[]: its TBS in an allocation
+ * of its own, completed from the socket.  Consumes all of in[]. */
+static enum mca_err
+serve_big(struct serve *sv, size_t off)
+{
+	unsigned char h[CA_SIGNREQ_HDR], *tbs = NULL;
+	size_t len, part = sv->have - off - CA_SIGNREQ_HDR;
+	enum mca_err rc;
+
+	memcpy(h, sv->in + off, sizeof(h));
+	len = ca_get_u32(h);
+	if ((rc = serve_flush(sv)) != MCA_OK)	/* answer what came before first */
+		return rc;
+	if ((tbs = malloc(len)) == NULL)
+		return mca_err_set(MCA_ERR_NOMEM, "signer: %zu bytes to sign", len);
+	memcpy(tbs, sv->in + off + CA_SIGNREQ_HDR, part);
+	if ((rc = ca_fd_read_all(sv->fd, tbs + part, len - part, NULL)) == MCA_OK)
+		rc = serve_answer(sv, h, tbs, len);
 	free(tbs);
 	return rc;
+}
+
+/* Every complete request in in[]; an incomplete one moves to its start. */
+static enum mca_err
+serve_requests(struct serve *sv)
+{
+	size_t off = 0;
+	enum mca_err rc = MCA_OK;
+
+	while (rc == MCA_OK && sv->have - off >= CA_SIGNREQ_HDR) {
+		unsigned char *h = sv->in + off;
+		size_t len = ca_get_u32(h);
+
+		if ((rc = serve_header_check(sv, h)) != MCA_OK)
+			break;
+		if (sv->have - off - CA_SIGNREQ_HDR >= len) {
+			rc = serve_answer(sv, h, h + CA_SIGNREQ_HDR, len);
+			off += CA_SIGNREQ_HDR + len;
+		} else if (CA_SIGNREQ_HDR + len > SERVE_IN) {
+			rc = serve_big(sv, off);
+			off = sv->have;
+		} else
+			break;	/* the rest of it is still on its way */
+	}
+	sv->have -= off;
+	memmove(sv->in, sv->in + off, sv->have);
+	return rc;
+}
+
+/* More bytes into in[] (there is room: what is left is an incomplete
+ * request that fits).  *eof: the parent closed between requests. */
+static enum mca_err
+serve_read(struct serve *sv, bool *eof)
+{
+	ssize_t r;
+
+	*eof = false;
+	do
+		r = read(sv->fd, sv->in + sv->have, SERVE_IN - sv->have);
+	while (r < 0 && errno == EINTR);
+	if (r == 0 && sv->have == 0)
+		*eof = true;
+	if (r <= 0)
+		return mca_err_set(MCA_ERR_IO, "signer socket: %s", r < 0 ? strerror(errno) :
+		    "closed by the other end");
+	sv->have += (size_t)r;
+	return MCA_OK;
 }
 
 enum mca_err
 ca_signer_serve(const struct ca_signer *s, int fd)
 {
-	unsigned char h[CA_SIGNREQ_HDR];
+	struct serve sv = { .s = s, .fd = fd };
 	enum mca_err rc;
-	bool eof;
+	bool eof = false;
 
 	if (s == NULL || ca_signer_key(s)->remote != NULL)
 		return mca_err_set(MCA_ERR_INVALID, "ca_signer_serve: needs an in-process signer");
-	for (;;) {
-		if ((rc = ca_fd_read_all(fd, h, sizeof(h), &eof)) != MCA_OK)
-			return eof ? MCA_OK : rc;
-		if ((rc = serve_one(s, fd, h)) != MCA_OK)
-			return rc;
-	}
+	if ((sv.in = malloc(SERVE_IN)) == NULL)
+		return mca_err_set(MCA_ERR_NOMEM, "signer: input buffer");
+	mca_buf_init(&sv.out, SERVE_OUT + CA_SIGNREQ_HDR + CA_SIGNREP_MAX, false);
+	while ((rc = serve_requests(&sv)) == MCA_OK && (rc = serve_flush(&sv)) == MCA_OK &&
+	    (rc = serve_read(&sv, &eof)) == MCA_OK)
+		;
+	if (eof)
+		rc = MCA_OK;
+	mca_buf_free(&sv.out);
+	free(sv.in);
+	return rc;
 }

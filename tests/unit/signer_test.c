@@ -3,6 +3,9 @@
  * signer end to end: a forked child runs ca_signer_serve, the parent
  * issues, builds a CRL and an OCSP answer and signs a checkpoint through
  * ca_signer_open_remote; the results verify under the intermediate.
+ * Many threads at once through one child: every reply reaches its own
+ * caller, the child answers a round's requests with one write, and a
+ * child killed mid-round fails every caller at once.
  * Prints the cost of a signature in process and through the child.
  */
 #include <setjmp.h>
@@ -13,6 +16,8 @@
 #include <cmocka.h>
 
 #include <limits.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -275,12 +280,460 @@ test_remote(void **state)
 	ca_signer_free(r);
 }
 
+/* ---- many threads through one child (signer_remote.c's rounds) ---- */
+
+#define THREADS		8
+#define PER_THREAD	24
+#define BIG_CRL_ENTRIES	4000	/* a TBSCertList larger than the child's 64 KiB reads */
+
+/* A child serving F.s; *r signs through it. */
+static pid_t
+child_start(struct ca_signer **r)
+{
+	int sv[2];
+	pid_t pid;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	if ((pid = fork()) == 0) {
+		close(sv[0]);
+		if (ca_signer_hello(sv[1], MCA_OK, NULL) != MCA_OK)
+			_exit(2);
+		_exit(ca_signer_serve(F.s, sv[1]) == MCA_OK ? 0 : 1);
+	}
+	assert_true(pid > 0);
+	close(sv[1]);
+	assert_rc(ca_signer_open_remote(F.inter, F.root, sv[0], r), MCA_OK);
+	return pid;
+}
+
+/* The read and write system calls pid has made (proc(5), /proc/PID/io). */
+static void
+child_io(pid_t pid, long *reads, long *writes)
+{
+	char path[64], line[128];
+	FILE *f;
+
+	*reads = *writes = -1;
+	snprintf(path, sizeof(path), "/proc/%ld/io", (long)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		skip();	/* a kernel without task I/O accounting */
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, "syscr: ", 7) == 0)
+			*reads = strtol(line + 7, NULL, 10);
+		if (strncmp(line, "syscw: ", 7) == 0)
+			*writes = strtol(line + 7, NULL, 10);
+	}
+	fclose(f);
+	assert_true(*reads >= 0 && *writes >= 0);
+}
+
+/* An audit checkpoint of its own: seq, a random head hash, the time. */
+static void
+audit_tbs(unsigned char tbs[CA_AUDIT_TBS_LEN], uint64_t seq)
+{
+	size_t l = sizeof(CA_AUDIT_LABEL) - 1;
+
+	memcpy(tbs, CA_AUDIT_LABEL, l);
+	for (int i = 0; i < 8; i++) {
+		tbs[l + (size_t)i] = (unsigned char)(seq >> (56 - 8 * i));
+		tbs[l + 40 + (size_t)i] = (unsigned char)((uint64_t)F.now >> (56 - 8 * i));
+	}
+	gnutls_rnd(GNUTLS_RND_NONCE, tbs + l + 8, 32);
+}
+
+static gnutls_x509_crt_t
+issuer_crt(void)
+{
+	gnutls_x509_crt_t c = NULL;
+	gnutls_datum_t d = { ca_cert_der(F.inter_cert)->data,
+	    (unsigned int)ca_cert_der(F.inter_cert)->len };
+
+	if (gnutls_x509_crt_init(&c) < 0 || gnutls_x509_crt_import(c, &d, GNUTLS_X509_FMT_DER) < 0)
+		abort();
+	return c;
+}
+
+/* Whether der is a certificate whose signature verifies under issuer. */
+static bool
+leaf_verifies(const struct mca_buf *der, gnutls_x509_crt_t issuer)
+{
+	gnutls_x509_crt_t c = NULL;
+	gnutls_datum_t d = { der->data, (unsigned int)der->len };
+	unsigned int v = 1;
+	bool ok;
+
+	ok = gnutls_x509_crt_init(&c) == 0 &&
+	    gnutls_x509_crt_import(c, &d, GNUTLS_X509_FMT_DER) == 0 &&
+	    gnutls_x509_crt_verify(c, &issuer, 1, GNUTLS_VERIFY_DISABLE_TIME_CHECKS, &v) == 0 &&
+	    v == 0;
+	gnutls_x509_crt_deinit(c);
+	return ok;
+}
+
+/* A CRL whose TBSCertList is larger than the child's read buffer. */
+static bool
+big_crl_verifies(const struct ca_signer *r, gnutls_x509_crt_t issuer, size_t *len)
+{
+	static char serials[BIG_CRL_ENTRIES][16];
+	struct ca_revoked *list = calloc(BIG_CRL_ENTRIES, sizeof(*list));
+	struct mca_buf crl = { 0 };
+	gnutls_x509_crl_t g = NULL;
+	gnutls_datum_t d;
+	unsigned int v = 1;
+	bool ok;
+
+	if (list == NULL)
+		return false;
+	for (int i = 0; i < BIG_CRL_ENTRIES; i++) {
+		snprintf(serials[i], sizeof(serials[i]), "7a%08x", (unsigned)i);
+		list[i] = (struct ca_revoked){ serials[i], F.now, 1 };
+	}
+	ok = ca_crl_build(r, list, BIG_CRL_ENTRIES, 3, F.now, F.now + DAY, &crl) == MCA_OK;
+	d.data = crl.data;
+	d.size = (unsigned int)crl.len;
+	ok = ok && gnutls_x509_crl_init(&g) == 0 &&
+	    gnutls_x509_crl_import(g, &d, GNUTLS_X509_FMT_DER) == 0 &&
+	    gnutls_x509_crl_verify(g, &issuer, 1, 0, &v) == 0 && v == 0;
+	*len = crl.len;
+	gnutls_x509_crl_deinit(g);
+	mca_buf_free(&crl);
+	free(list);
+	return ok;
+}
+
+struct worker {
+	struct ca_signer	*r;
+	int			 id;
+	int			 signed_ok;	/* signatures that verify over their own TBS */
+	size_t			 crl_len;	/* worker 0: the big CRL's size, 0 if it failed */
+};
+
+/* Alternately an audit checkpoint and a leaf certificate, each checked
+ * against what this thread sent: a reply handed to the wrong caller
+ * would not verify. */
+static void *
+worker_run(void *arg)
+{
+	struct worker *w = arg;
+	gnutls_x509_crt_t issuer = issuer_crt();
+	unsigned char tbs[CA_AUDIT_TBS_LEN];
+	struct mca_buf sig = { 0 }, pem = { 0 };
+	struct ca_key *k = NULL;
+	struct ca_csr *csr = NULL;
+	struct ca_leaf_req req = { .spiffe_id = "spiffe://" TD "/svc/a", .common_name = "a",
+	    .ttl = 3600, .now = F.now };
+
+	if (ca_key_generate(CA_KEY_ECDSA_P256, &k) != MCA_OK ||
+	    ca_csr_create(k, "a", NULL, &pem) != MCA_OK ||
+	    ca_csr_parse(pem.data, pem.len, &csr) != MCA_OK)
+		abort();
+	for (int i = 0; i < PER_THREAD; i++) {
+		struct ca_issued is = { 0 };
+
+		if (w->id == 0 && i == PER_THREAD / 2 && big_crl_verifies(w->r, issuer, &w->crl_len))
+			w->signed_ok++;
+		if (i % 2 == 0) {
+			audit_tbs(tbs, (uint64_t)w->id << 32 | (uint64_t)i);
+			if (ca_signer_sign(w->r, tbs, sizeof(tbs), &sig) == MCA_OK &&
+			    ca_cert_verify_data(ca_signer_cert(F.s), tbs, sizeof(tbs), sig.data,
+			    sig.len) == MCA_OK)
+				w->signed_ok++;
+		} else if (ca_issue_leaf(w->r, csr, &req, &is) == MCA_OK &&
+		    leaf_verifies(&is.der, issuer))
+			w->signed_ok++;
+		ca_issued_clear(&is);
+	}
+	ca_csr_free(csr);
+	ca_key_free(k);
+	mca_buf_free(&pem);
+	mca_buf_free(&sig);
+	gnutls_x509_crt_deinit(issuer);
+	return NULL;
+}
+
+/* THREADS × PER_THREAD signatures (and one big CRL) at once: each
+ * verifies over its own TBS, and the child answers them in batches:
+ * fewer write(2) calls than signatures (one per request's header and
+ * one per body when it answered one at a time). */
+static void
+test_remote_concurrent(void **state)
+{
+	struct ca_signer *r = NULL;
+	struct worker w[THREADS];
+	pthread_t th[THREADS];
+	long reads0, writes0, reads1, writes1;
+	int total = 0, status;
+	pid_t pid;
+
+	(void)state;
+	pid = child_start(&r);
+	child_io(pid, &reads0, &writes0);
+	for (int i = 0; i < THREADS; i++) {
+		w[i] = (struct worker){ .r = r, .id = i };
+		assert_int_equal(pthread_create(&th[i], NULL, worker_run, &w[i]), 0);
+	}
+	for (int i = 0; i < THREADS; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		total += w[i].signed_ok;
+	}
+	child_io(pid, &reads1, &writes1);
+	assert_int_equal(total, THREADS * PER_THREAD + 1);
+	assert_true(w[0].crl_len > 64 * 1024);
+	printf("# %d signatures from %d threads: the child made %ld reads and %ld writes\n",
+	    total, THREADS, reads1 - reads0, writes1 - writes0);
+	assert_true(writes1 - writes0 <= total);
+	assert_true(ca_signer_available(r));
+	ca_signer_free(r);	/* the child sees end of file and exits 0 */
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+struct one {
+	struct ca_signer	*r;
+	unsigned char		 tbs[CA_AUDIT_TBS_LEN];
+	struct mca_buf		 sig;
+	enum mca_err		 rc;
+	char			 detail[512];
+};
+
+static void *
+one_sign(void *arg)
+{
+	struct one *o = arg;
+
+	o->rc = ca_signer_sign(o->r, o->tbs, sizeof(o->tbs), &o->sig);
+	snprintf(o->detail, sizeof(o->detail), "%s", mca_err_detail());
+	return NULL;
+}
+
+/* THREADS callers queued behind a stopped child (the first one's
+ * request written, the others waiting for the next round). */
+static void
+queue_behind_stopped(pid_t pid, struct one *o, pthread_t *th)
+{
+	struct timespec settle = { 0, 300 * 1000 * 1000 };
+	int status;
+
+	assert_int_equal(kill(pid, SIGSTOP), 0);
+	assert_int_equal(waitpid(pid, &status, WUNTRACED), pid);
+	assert_true(WIFSTOPPED(status));
+	for (int i = 0; i < THREADS; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, one_sign, &o[i]), 0);
+	nanosleep(&settle, NULL);	/* they are all queued by now */
+}
+
+/* A round of THREADS requests, one of them refused: the refusal goes to
+ * its caller alone, every other reply to its own.  The seven queued
+ * behind the first go out in one write and come back in one. */
+static void
+test_remote_batch_refusal(void **state)
+{
+	struct ca_signer *r = NULL;
+	struct one o[THREADS];
+	pthread_t th[THREADS];
+	long reads0, writes0, reads1, writes1;
+	int status;
+	pid_t pid;
+
+	(void)state;
+	pid = child_start(&r);
+	memset(o, 0, sizeof(o));
+	for (int i = 0; i < THREADS; i++) {
+		o[i].r = r;
+		audit_tbs(o[i].tbs, (uint64_t)i);
+	}
+	o[3].tbs[0] = 'X';	/* not an audit checkpoint: refused */
+	child_io(pid, &reads0, &writes0);
+	queue_behind_stopped(pid, o, th);
+	assert_int_equal(kill(pid, SIGCONT), 0);
+	for (int i = 0; i < THREADS; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	child_io(pid, &reads1, &writes1);
+	for (int i = 0; i < THREADS; i++) {
+		if (i == 3) {
+			assert_rc(o[i].rc, MCA_ERR_SIGN);
+			assert_non_null(strstr(o[i].detail, "audit checkpoint"));
+			continue;
+		}
+		assert_rc(o[i].rc, MCA_OK);
+		assert_rc(ca_cert_verify_data(ca_signer_cert(F.s), o[i].tbs, sizeof(o[i].tbs),
+		    o[i].sig.data, o[i].sig.len), MCA_OK);
+	}
+	printf("# %d queued requests: the child made %ld reads and %ld writes\n", THREADS,
+	    reads1 - reads0, writes1 - writes0);
+	assert_true(reads1 - reads0 <= 4 && writes1 - writes0 <= 4);	/* 2 rounds */
+	assert_true(ca_signer_available(r));
+	for (int i = 0; i < THREADS; i++)
+		mca_buf_free(&o[i].sig);
+	ca_signer_free(r);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* The child killed with a request in flight and more queued: every
+ * caller gets MCA_ERR_SIGNER_UNAVAILABLE at once (not after
+ * CA_SIGNER_TIMEOUT_S), and so does every later one. */
+static void
+test_remote_killed_batch(void **state)
+{
+	struct ca_signer *r = NULL;
+	struct one o[THREADS], late;
+	pthread_t th[THREADS];
+	struct timespec a, b;
+	int status;
+	pid_t pid;
+
+	(void)state;
+	pid = child_start(&r);
+	memset(o, 0, sizeof(o));
+	for (int i = 0; i < THREADS; i++) {
+		o[i].r = r;
+		audit_tbs(o[i].tbs, (uint64_t)i);
+	}
+	queue_behind_stopped(pid, o, th);
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	for (int i = 0; i < THREADS; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	for (int i = 0; i < THREADS; i++) {
+		assert_rc(o[i].rc, MCA_ERR_SIGNER_UNAVAILABLE);
+		assert_null(o[i].sig.data);
+	}
+	assert_true(elapsed_us(&a, &b) < 5e6);
+	memset(&late, 0, sizeof(late));
+	late.r = r;
+	audit_tbs(late.tbs, 99);
+	one_sign(&late);
+	assert_rc(late.rc, MCA_ERR_SIGNER_UNAVAILABLE);
+	assert_false(ca_signer_available(r));
+	ca_signer_free(r);
+}
+
+/* The test plays the child below: the framing of ca/ca_internal.h. */
+#define FRAME_HDR	8
+
+/* n bytes from fd within 5 seconds. */
+static void
+fake_read(int fd, unsigned char *p, size_t n)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	for (size_t got = 0; got < n; ) {
+		ssize_t r;
+
+		assert_int_equal(poll(&pfd, 1, 5000), 1);
+		assert_true((r = read(fd, p + got, n - got)) > 0);
+		got += (size_t)r;
+	}
+}
+
+/* One audit request from the parent: the index of its sender in o. */
+static int
+fake_request(int fd, const struct one *o)
+{
+	unsigned char h[FRAME_HDR], tbs[CA_AUDIT_TBS_LEN];
+
+	fake_read(fd, h, sizeof(h));
+	assert_int_equal((uint32_t)h[0] << 24 | h[1] << 16 | h[2] << 8 | h[3], sizeof(tbs));
+	assert_int_equal(h[5], CA_SIGNREQ_AUDIT);
+	fake_read(fd, tbs, sizeof(tbs));
+	for (int i = 0; i < THREADS; i++)
+		if (memcmp(tbs, o[i].tbs, sizeof(tbs)) == 0)
+			return i;
+	fail_msg("a request nobody sent");
+	return -1;
+}
+
+static void
+fake_reply(int fd, int status, const char *text)
+{
+	unsigned char h[FRAME_HDR] = { 0 };
+	size_t n = strlen(text);
+
+	h[3] = (unsigned char)n;
+	h[4] = (unsigned char)status;
+	assert_int_equal(write(fd, h, sizeof(h)), (ssize_t)sizeof(h));
+	assert_int_equal(write(fd, text, n), (ssize_t)n);
+}
+
+/* The child dies with a whole round written and part of it answered:
+ * the answered keep their replies (a refusal among them goes to its
+ * caller alone), the others and every later caller get
+ * MCA_ERR_SIGNER_UNAVAILABLE at once. */
+static void
+test_remote_dies_mid_round(void **state)
+{
+	struct ca_signer *r = NULL;
+	struct one o[THREADS], late;
+	pthread_t th[THREADS];
+	struct timespec settle = { 0, 300 * 1000 * 1000 }, a, b;
+	int sv[2], order[THREADS];
+	char text[32];
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	assert_rc(ca_signer_hello(sv[1], MCA_OK, NULL), MCA_OK);
+	assert_rc(ca_signer_open_remote(F.inter, F.root, sv[0], &r), MCA_OK);
+	memset(o, 0, sizeof(o));
+	for (int i = 0; i < THREADS; i++) {
+		o[i].r = r;
+		audit_tbs(o[i].tbs, (uint64_t)i);
+	}
+	/* Round 1: caller 0 alone; the others queue behind it. */
+	assert_int_equal(pthread_create(&th[0], NULL, one_sign, &o[0]), 0);
+	assert_int_equal(fake_request(sv[1], o), 0);
+	for (int i = 1; i < THREADS; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, one_sign, &o[i]), 0);
+	nanosleep(&settle, NULL);
+	fake_reply(sv[1], 0, "signature 0");
+	assert_int_equal(pthread_join(th[0], NULL), 0);
+	assert_rc(o[0].rc, MCA_OK);
+	assert_memory_equal(o[0].sig.data, "signature 0", o[0].sig.len);
+	/* Round 2: all seven written before any reply. */
+	for (int k = 0; k < THREADS - 1; k++)
+		order[k] = fake_request(sv[1], o);
+	snprintf(text, sizeof(text), "signature %d", order[0]);
+	fake_reply(sv[1], 0, text);
+	snprintf(text, sizeof(text), "refused %d", order[1]);
+	fake_reply(sv[1], 1, text);
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	close(sv[1]);
+	for (int i = 1; i < THREADS; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	assert_true(elapsed_us(&a, &b) < 5e6);
+	snprintf(text, sizeof(text), "signature %d", order[0]);
+	assert_rc(o[order[0]].rc, MCA_OK);
+	assert_int_equal(o[order[0]].sig.len, strlen(text));
+	assert_memory_equal(o[order[0]].sig.data, text, strlen(text));
+	snprintf(text, sizeof(text), "refused %d", order[1]);
+	assert_rc(o[order[1]].rc, MCA_ERR_SIGN);
+	assert_non_null(strstr(o[order[1]].detail, text));
+	for (int k = 2; k < THREADS - 1; k++)
+		assert_rc(o[order[k]].rc, MCA_ERR_SIGNER_UNAVAILABLE);
+	memset(&late, 0, sizeof(late));
+	late.r = r;
+	audit_tbs(late.tbs, 99);
+	one_sign(&late);
+	assert_rc(late.rc, MCA_ERR_SIGNER_UNAVAILABLE);
+	assert_false(ca_signer_available(r));
+	for (int i = 0; i < THREADS; i++)
+		mca_buf_free(&o[i].sig);
+	ca_signer_free(r);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_check),
 		cmocka_unit_test(test_remote),
+		cmocka_unit_test(test_remote_concurrent),
+		cmocka_unit_test(test_remote_batch_refusal),
+		cmocka_unit_test(test_remote_killed_batch),
+		cmocka_unit_test(test_remote_dies_mid_round),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

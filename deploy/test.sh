@@ -26,7 +26,7 @@ fuzz="$build-fuzz"
 if [ ! -f "$fuzz/build.ninja" ]; then
 	CC=clang meson setup "$fuzz" -Dfuzz=true -Dtests=disabled --werror >/dev/null || fail "fuzz meson setup failed"
 fi
-ninja -C "$fuzz" $(for t in csr cert ocsp config names json answer signer; do echo "tests/fuzz/${t}_fuzz"; done) ||
+ninja -C "$fuzz" $(for t in csr cert ocsp config names json answer signer signer_stream; do echo "tests/fuzz/${t}_fuzz"; done) ||
 	fail "fuzz build failed"
 export MESHCA_FUZZ_BUILD="$fuzz"
 

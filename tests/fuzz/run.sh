@@ -12,7 +12,7 @@ set -uo pipefail
 build=${1:?usage: tests/fuzz/run.sh BUILD_DIR [SECONDS]}
 secs=${2:-60}
 here=$(cd "$(dirname "$0")" && pwd)
-targets=(csr cert ocsp config names json answer signer)
+targets=(csr cert ocsp config names json answer signer signer_stream)
 jobs=${MESHCA_FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
 [ "$jobs" -gt 2 ] && jobs=2
 [ "$jobs" -lt 1 ] && jobs=1

@@ -5,18 +5,23 @@
 #
 # Environment: LEVELS (default "1 16 64 256"), ROUNDS (default 2),
 # PIN=1 to pin the servers to CPU 0 and the load generator to CPU 1
-# (taskset), MODES (default "renew enroll").
+# (taskset), MODES (default "renew enroll"), KEY_TYPE (of the CSRs'
+# keys: p256, the default, p384, ed25519 or rsa2048), FRESH (CSRs per
+# run, default loadgen's), CSR=fixed to send one fixed CSR instead.
 #
-# Starts, on 127.0.0.1 ports picked free, three servers that sign ECDSA
-# P-256 CSRs with an ECDSA P-256 CA over TLS:
+# Starts, on 127.0.0.1 ports picked free, three servers that sign CSRs
+# (ECDSA P-256 keys unless KEY_TYPE says otherwise) with an ECDSA P-256
+# CA over TLS:
 #   meshcad          its default durable SQLite (WAL, synchronous=FULL);
 #   cfssl (no DB)    `cfssl serve`, /api/v1/cfssl/sign;
 #   cfssl (certdb)   the same with -db-config: cfssl 1.2's SQLite certdb
 #                    (the schema of its certdb/sqlite goose migration).
 # Both cfssl instances require a client certificate from meshca's CA
 # (-mutual-tls-ca), as meshcad's renewal does.  The same loadgen drives
-# each in turn with the same P-256 CSR over keep-alive HTTPS, alternating
-# servers within each round so that machine drift hits all alike:
+# each in turn over keep-alive HTTPS, every request with a CSR for a key
+# of its own (loadgen generates them before each run's timer starts,
+# for every server alike), alternating servers within each round so
+# that machine drift hits all alike:
 #   renew   meshcad POST /v1/renew (mTLS) vs cfssl sign;
 #   enroll  meshcad POST /v1/enroll with a fresh token per request
 #           (minted before the run) vs cfssl sign.
@@ -186,13 +191,22 @@ run() {	# $1 label, $2 mode, $3 c, then loadgen arguments
 	echo "$label $mode c=$c $out"
 	echo "$label $mode $c $out" >>"$results"
 }
-meshca_args=(--url "$murl" --cacert "$work/state/root.crt" --csr "$work/csr.pem")
+# The CSRs, the same way for every server: fresh keys (loadgen), or one
+# fixed CSR with CSR=fixed.
+if [ "${CSR:-fresh}" = fixed ]; then
+	csr_args=(--csr "$work/csr.pem")
+else
+	csr_args=(--key-type "${KEY_TYPE:-p256}")
+	if [ -n "${FRESH:-}" ]; then csr_args+=(--fresh "$FRESH"); fi
+fi
+meshca_args=(--url "$murl" --cacert "$work/state/root.crt" "${csr_args[@]}")
 cfssl_args=(--cacert "$work/cfssl/ca.pem" --cert "$work/w/fullchain.pem" --key "$work/w/key.pem"
-	--csr "$work/csr.pem" --path /api/v1/cfssl/sign --csr-field certificate_request --ok-status 200)
+	"${csr_args[@]}" --path /api/v1/cfssl/sign --csr-field certificate_request --ok-status 200)
 
-echo "# $(date -u +%FT%TZ) $(nproc) CPUs, ${secs}s per run, levels: $levels, rounds: $rounds${PIN:+, pinned}"
+echo "# $(date -u +%FT%TZ) $(nproc) CPUs, ${secs}s per run, levels: $levels, rounds: $rounds${PIN:+, pinned}," \
+	"CSRs: ${CSR:-fresh}${KEY_TYPE:+ $KEY_TYPE}"
 echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-for round in $(seq "$rounds"); do
+for _ in $(seq "$rounds"); do
 	for c in $levels; do
 		for mode in $modes; do
 			if [ "$mode" = enroll ]; then

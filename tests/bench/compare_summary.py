@@ -1,5 +1,7 @@
 """Summary of tests/bench/compare.sh: median rate and p99 per server, mode
-and level over the rounds, and the meshca/cfssl ratios of the medians."""
+and level over the rounds, the meshca/cfssl ratios of the medians, and
+whether every request carried a CSR of its own (loadgen's csrs=N
+distinct|cycled|fixed)."""
 
 import re
 import statistics
@@ -7,10 +9,12 @@ import sys
 from collections import defaultdict
 
 FIELDS = re.compile(r"(\w[\w-]*)=([\d.]+)")
+CSRS = re.compile(r"csrs=(\d+) (distinct|cycled|fixed)")
 
 
 def main(path):
     runs = defaultdict(list)
+    csrs = []       # (label, mode, c, kind) of every run
     with open(path) as f:
         for line in f:
             parts = line.split()
@@ -18,6 +22,8 @@ def main(path):
                 continue
             label, mode, c = parts[0], parts[1], int(parts[2])
             kv = dict(FIELDS.findall(line))
+            m = CSRS.search(line)
+            csrs.append((label, mode, c, m.group(2) if m else "unknown"))
             rate = float(kv.get("rate", 0))
             runs[(mode, c, label)].append(
                 (rate, float(kv.get("p50", 0)), float(kv.get("p99", 0)),
@@ -47,6 +53,19 @@ def main(path):
                 return "—"
             print(f"| {mode} | {c} | " + " | ".join(cells) +
                   f" | {ratio('cfssl-nodb')} | {ratio('cfssl-db')} |")
+    print_csrs(csrs)
+
+
+def print_csrs(csrs):
+    kinds = {k for *_, k in csrs}
+    if kinds == {"fixed"}:
+        print("\n# CSRs: one fixed CSR for every request")
+    elif kinds == {"distinct"}:
+        print("\n# CSRs: a fresh key for every request, in every run")
+    else:
+        other = [f"{label} {mode} c={c}: {k}" for label, mode, c, k in csrs if k != "distinct"]
+        print(f"\n# CSRs: fresh keys, but not one per request in {len(other)} of {len(csrs)} "
+              "runs (more requests than CSRs: raise FRESH): " + "; ".join(other))
 
 
 if __name__ == "__main__":

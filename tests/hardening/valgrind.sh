@@ -29,7 +29,7 @@ for bin in "$build"/tests/unit/*_test; do
 	start=$(date +%s)
 	# --errors-for-leak-kinds: definite and possible leaks are errors;
 	# "still reachable" (GnuTLS's and p11-kit's global state) is not.
-	( cd "$repo" && CMOCKA_MESSAGE_OUTPUT=TAP MESHCA_TEST_DATA="$repo/tests/data" MESHCA_TEST_NO_BIG_RSA=1 \
+	( cd "$repo" && CMOCKA_MESSAGE_OUTPUT=TAP MESHCA_TEST_DATA="$repo/tests/data" MESHCA_TEST_NO_BIG_RSA=1 MESHCA_TEST_UNDER_VALGRIND=1 \
 		timeout -k 10 900 valgrind -q --tool=memcheck --leak-check=full \
 		--show-leak-kinds=definite,possible --errors-for-leak-kinds=definite,possible \
 		--error-exitcode=99 --suppressions="$repo/tests/hardening/valgrind.supp" \

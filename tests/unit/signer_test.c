@@ -307,6 +307,14 @@ child_start(struct ca_signer **r)
 }
 
 /* The read and write system calls pid has made (proc(5), /proc/PID/io). */
+/* Under valgrind, /proc/PID/io counts valgrind's own reads and writes
+ * (its thread lock is a pipe): the counts say nothing of our rounds. */
+static bool
+io_counts_mean_rounds(void)
+{
+	return getenv("MESHCA_TEST_UNDER_VALGRIND") == NULL;
+}
+
 static void
 child_io(pid_t pid, long *reads, long *writes)
 {
@@ -481,7 +489,8 @@ test_remote_concurrent(void **state)
 	assert_true(w[0].crl_len > 64 * 1024);
 	printf("# %d signatures from %d threads: the child made %ld reads and %ld writes\n",
 	    total, THREADS, reads1 - reads0, writes1 - writes0);
-	assert_true(writes1 - writes0 <= total);
+	if (io_counts_mean_rounds())
+		assert_true(writes1 - writes0 <= total);
 	assert_true(ca_signer_available(r));
 	ca_signer_free(r);	/* the child sees end of file and exits 0 */
 	assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -561,7 +570,8 @@ test_remote_batch_refusal(void **state)
 	}
 	printf("# %d queued requests: the child made %ld reads and %ld writes\n", THREADS,
 	    reads1 - reads0, writes1 - writes0);
-	assert_true(reads1 - reads0 <= 4 && writes1 - writes0 <= 4);	/* 2 rounds */
+	if (io_counts_mean_rounds())
+		assert_true(reads1 - reads0 <= 4 && writes1 - writes0 <= 4);	/* 2 rounds */
 	assert_true(ca_signer_available(r));
 	for (int i = 0; i < THREADS; i++)
 		mca_buf_free(&o[i].sig);

@@ -36,8 +36,13 @@
 /* A setting of api_ctx that SIGHUP may change, read atomically. */
 #define API_SETTING(ctx, name) __atomic_load_n(&(ctx)->name, __ATOMIC_RELAXED)
 
+#define API_DB_READERS_MAX	8	/* read-only connections (readers.c) */
+
 struct api_ctx {
-	struct db		*db;
+	struct db		*db;		/* the writing connection */
+	struct db		*readers[API_DB_READERS_MAX];	/* api_db_reader */
+	unsigned		 nreaders;
+	_Atomic unsigned	 reader_next;
 	struct ca_signer	*signer;
 	char			 trust_domain[256];
 	/* Changed by SIGHUP (api/reload.h) while handlers run: read them with
@@ -62,6 +67,15 @@ struct api_ctx {
 	struct api_ratelimit	*ratelimit;	/* failed token presentations per address */
 	struct api_conns	*conns;		/* the request-time watchdog (conn_limits.c) */
 };
+
+/* Read-only connections to the database at path, a few per CPU; closed
+ * (all of them) by api_readers_close. */
+enum mca_err api_readers_open(struct api_ctx *ctx, const char *path) MCA_WUR;
+void api_readers_close(struct api_ctx *ctx);
+/* The connection this thread reads through: never waits for a commit of
+ * the writing connection (ctx->db when no reader is open).  Only for
+ * reads; whatever must be atomic with a write goes through ctx->db. */
+struct db *api_db_reader(struct api_ctx *ctx);
 
 /* Sets the revocation pointers of a leaf request from the context. */
 void api_leaf_urls(const struct api_ctx *ctx, struct ca_leaf_req *req);

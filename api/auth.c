@@ -237,7 +237,7 @@ check_record(struct api_request *r, const gnutls_datum_t *der, struct db_cert *r
 {
 	enum mca_err rc;
 
-	rc = db_cert_get(r->ctx->db, r->peer.serial, mca_now(), rec);
+	rc = db_cert_get(api_db_reader(r->ctx), r->peer.serial, mca_now(), rec);
 	if (rc == MCA_ERR_NOT_FOUND)
 		return mca_err_set(MCA_ERR_UNKNOWN_ISSUER, "certificate %s was not issued by this CA", r->peer.serial);
 	if (rc != MCA_OK)
@@ -346,7 +346,7 @@ api_peer_role(struct api_request *r)
 
 	if (r->peer.kind != DB_CERT_ADMIN || name == NULL)
 		return mca_err_set(MCA_ERR_FORBIDDEN, "%s is not an administrator", r->peer.spiffe_id);
-	rc = db_admin_get(r->ctx->db, name, &a);
+	rc = db_admin_get(api_db_reader(r->ctx), name, &a);
 	if (rc == MCA_ERR_NOT_FOUND || (rc == MCA_OK && a.removed_at != 0))
 		rc = mca_err_set(MCA_ERR_FORBIDDEN, "%s is not an administrator (%s)", r->peer.spiffe_id,
 		    rc == MCA_OK ? "removed" : "no such admin");

@@ -222,7 +222,8 @@ setup_ctx(const struct mca_config *cfg, const struct options *o, struct api_ctx 
 	    (rc = config_path(cfg, "root_cert", root)) != MCA_OK)
 		return rc;
 	if ((rc = open_signer(o, icert, root, ctx)) != MCA_OK ||
-	    (rc = db_open(db_path, &ctx->db)) != MCA_OK)
+	    (rc = db_open(db_path, &ctx->db)) != MCA_OK ||
+	    (rc = api_readers_open(ctx, db_path)) != MCA_OK)
 		return rc;
 	return api_auth_init(ctx);
 }
@@ -433,6 +434,7 @@ out:
 	api_ratelimit_free(ctx.ratelimit);
 	ca_signer_free(ctx.signer);	/* closes the socket: the signer process exits */
 	api_signer_wait();
+	api_readers_close(&ctx);
 	db_close(ctx.db);
 	mca_config_free(cfg);
 	return status;

@@ -45,7 +45,7 @@ enroll_token_service(struct api_request *r, struct enroll *e, int64_t service_id
 	char why[256];
 
 	(void)snprintf(why, sizeof(why), "%s", mca_err_detail());
-	if (db_service_get_by_id(r->ctx->db, service_id, &e->svc) != MCA_OK)
+	if (db_service_get_by_id(api_db_reader(r->ctx), service_id, &e->svc) != MCA_OK)
 		db_service_clear(&e->svc);
 	(void)mca_err_set(rc, "%s", why);
 }
@@ -76,12 +76,12 @@ enroll_token(struct api_request *r, struct enroll *e)
 		return mca_err_set(MCA_ERR_TOKEN_INVALID, "token has an impossible length");
 	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, e->token, len, e->hash) < 0)
 		return MCA_ERR_CRYPTO;
-	rc = db_token_lookup_owner(r->ctx->db, e->hash, e->now, &service_id, &e->admin_id);
+	rc = db_token_lookup_owner(api_db_reader(r->ctx), e->hash, e->now, &service_id, &e->admin_id);
 	if ((rc == MCA_ERR_TOKEN_USED || rc == MCA_ERR_TOKEN_EXPIRED) && service_id != 0)
 		enroll_token_service(r, e, service_id, rc);	/* for the audit */
 	if (rc != MCA_OK || e->admin_id != 0)
 		return rc;
-	if ((rc = db_service_get_by_id(r->ctx->db, service_id, &e->svc)) != MCA_OK)
+	if ((rc = db_service_get_by_id(api_db_reader(r->ctx), service_id, &e->svc)) != MCA_OK)
 		return rc;
 	if (!e->svc.enabled)
 		return mca_err_set(MCA_ERR_DISABLED, "service %s is disabled", e->svc.name);

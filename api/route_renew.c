@@ -55,7 +55,7 @@ renew_peer(struct api_request *r, struct renew *w)
 		return rc;
 	switch (r->peer.kind) {
 	case DB_CERT_WORKLOAD:
-		rc = db_service_get_by_id(r->ctx->db, r->peer.service_id, &w->svc);
+		rc = db_service_get_by_id(api_db_reader(r->ctx), r->peer.service_id, &w->svc);
 		if (rc == MCA_ERR_NOT_FOUND)
 			return mca_err_set(MCA_ERR_DISABLED, "the service of certificate %s no "
 			    "longer exists", r->peer.serial);

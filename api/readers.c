@@ -1,0 +1,67 @@
+/*
+ * Read-only database connections for the hot reads of a request: the
+ * client certificate's record (every authenticated request), the service
+ * and the token of an enrollment or renewal.
+ *
+ * The writing connection (ctx->db) is shared under one lock, and its
+ * group commit holds that lock through the commit's fsync (db/batch.c):
+ * a read queued there waited for the disk.  SQLite in WAL mode lets
+ * other connections read the last committed state while a commit runs,
+ * so each thread reads through a connection of its own slot (a few per
+ * CPU; threads beyond that share them), each with its own lock and
+ * statement cache.  A read sees every commit that returned before it
+ * started: a certificate revoked by a finished request is seen revoked.
+ */
+#include "api/api.h"
+
+#include <stdatomic.h>
+#include <unistd.h>
+
+static unsigned
+readers_wanted(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		n = 1;
+	n *= 2;
+	return n > API_DB_READERS_MAX ? API_DB_READERS_MAX : (unsigned)n;
+}
+
+enum mca_err
+api_readers_open(struct api_ctx *ctx, const char *path)
+{
+	unsigned n = readers_wanted();
+	enum mca_err rc;
+
+	for (unsigned i = 0; i < n; i++) {
+		if ((rc = db_open_readonly(path, &ctx->readers[i])) != MCA_OK) {
+			api_readers_close(ctx);
+			return rc;
+		}
+		ctx->nreaders = i + 1;
+	}
+	return MCA_OK;
+}
+
+void
+api_readers_close(struct api_ctx *ctx)
+{
+	for (unsigned i = 0; i < ctx->nreaders; i++) {
+		db_close(ctx->readers[i]);
+		ctx->readers[i] = NULL;
+	}
+	ctx->nreaders = 0;
+}
+
+struct db *
+api_db_reader(struct api_ctx *ctx)
+{
+	static _Thread_local unsigned slot;	/* 0: none yet; else index + 1 */
+
+	if (ctx->nreaders == 0)
+		return ctx->db;
+	if (slot == 0)
+		slot = atomic_fetch_add(&ctx->reader_next, 1) % API_DB_READERS_MAX + 1;
+	return ctx->readers[(slot - 1) % ctx->nreaders];
+}

@@ -68,6 +68,9 @@ struct api_ctx {
 	struct api_conns	*conns;		/* the request-time watchdog (conn_limits.c) */
 };
 
+/* k per online CPU, at most max (k >= 1). */
+unsigned api_per_cpu(unsigned k, unsigned max);
+
 /* Read-only connections to the database at path, a few per CPU; closed
  * (all of them) by api_readers_close. */
 enum mca_err api_readers_open(struct api_ctx *ctx, const char *path) MCA_WUR;

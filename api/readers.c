@@ -15,23 +15,13 @@
 #include "api/api.h"
 
 #include <stdatomic.h>
-#include <unistd.h>
 
-static unsigned
-readers_wanted(void)
-{
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-	if (n < 1)
-		n = 1;
-	n *= 2;
-	return n > API_DB_READERS_MAX ? API_DB_READERS_MAX : (unsigned)n;
-}
+#define READERS_PER_CPU	2
 
 enum mca_err
 api_readers_open(struct api_ctx *ctx, const char *path)
 {
-	unsigned n = readers_wanted();
+	unsigned n = api_per_cpu(READERS_PER_CPU, API_DB_READERS_MAX);
 	enum mca_err rc;
 
 	for (unsigned i = 0; i < n; i++) {

@@ -85,15 +85,16 @@ worker_main(void *arg)
  * (db/batch.c): with one per CPU every batch held one member; at c=64 on
  * 2 CPUs, 16 workers renewed ~20 % more per second than 4, at less CPU
  * per certificate (tests/bench/README.md). */
-static unsigned
-workers_default(void)
+#define WORKERS_PER_CPU	8
+
+unsigned
+api_per_cpu(unsigned k, unsigned max)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 
 	if (n < 1)
 		n = 1;
-	n *= 8;
-	return n > WORKERS_MAX ? WORKERS_MAX : (unsigned)n;
+	return (unsigned long)n > max / k ? max : (unsigned)n * k;
 }
 
 enum mca_err
@@ -103,7 +104,7 @@ api_workers_start(unsigned n, struct api_workers **out)
 
 	*out = NULL;
 	if (n == 0)
-		n = workers_default();
+		n = api_per_cpu(WORKERS_PER_CPU, WORKERS_MAX);
 	if (n > WORKERS_MAX)
 		return mca_err_set(MCA_ERR_CONFIG, "at most %d workers", WORKERS_MAX);
 	if ((w = calloc(1, sizeof(*w))) == NULL)

@@ -42,6 +42,7 @@ struct api_ctx {
 	struct db		*db;		/* the writing connection */
 	struct db		*readers[API_DB_READERS_MAX];	/* api_db_reader */
 	unsigned		 nreaders;
+	struct db		*lister;	/* api_db_lister */
 	_Atomic unsigned	 reader_next;
 	struct ca_signer	*signer;
 	char			 trust_domain[256];
@@ -79,6 +80,10 @@ void api_readers_close(struct api_ctx *ctx);
  * the writing connection (ctx->db when no reader is open).  Only for
  * reads; whatever must be atomic with a write goes through ctx->db. */
 struct db *api_db_reader(struct api_ctx *ctx);
+/* The read-only connection of listings, which may walk millions of rows:
+ * one of their own, so that a long one delays no issuance (ctx->db when
+ * none is open). */
+struct db *api_db_lister(struct api_ctx *ctx);
 
 /* Sets the revocation pointers of a leaf request from the context. */
 void api_leaf_urls(const struct api_ctx *ctx, struct ca_leaf_req *req);

@@ -360,7 +360,7 @@ route_audit_list(struct api_request *r, const char *arg)
 	if (!api_require_role(r, API_ROLE_VIEWER))
 		return MHD_YES;
 	if ((rc = audit_filter(r, &f)) != MCA_OK ||
-	    (rc = db_audit_list(r->ctx->db, &f, &list, &n)) != MCA_OK)
+	    (rc = db_audit_list(api_db_lister(r->ctx), &f, &list, &n)) != MCA_OK)
 		return api_reply_err(r, rc);
 	arr = json_array();
 	for (size_t i = 0; arr != NULL && i < n; i++)

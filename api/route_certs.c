@@ -62,7 +62,7 @@ route_cert_list(struct api_request *r, const char *arg)
 	if (!api_require_role(r, API_ROLE_VIEWER))
 		return MHD_YES;
 	if ((rc = cert_filter(r, &f)) != MCA_OK ||
-	    (rc = db_cert_list(r->ctx->db, &f, mca_now(), &list, &n)) != MCA_OK)
+	    (rc = db_cert_list(api_db_lister(r->ctx), &f, mca_now(), &list, &n)) != MCA_OK)
 		return api_reply_err(r, rc);
 	arr = json_array();
 	for (size_t i = 0; arr != NULL && i < n; i++)
@@ -97,7 +97,7 @@ route_cert_get(struct api_request *r, const char *serial)
 	if (!serial_ok(serial))
 		return api_reply_error(r, 400, "invalid_argument",
 		    "RFC 5280 4.1.2.2: a serial is at most 20 bytes, given as lowercase hex");
-	if ((rc = db_cert_get(r->ctx->db, serial, mca_now(), &c)) != MCA_OK) {
+	if ((rc = db_cert_get(api_db_reader(r->ctx), serial, mca_now(), &c)) != MCA_OK) {
 		if (rc == MCA_ERR_NOT_FOUND)
 			return api_reply_error(r, 404, "not_found", "no certificate with serial %s", serial);
 		return api_reply_err(r, rc);

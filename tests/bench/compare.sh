@@ -210,8 +210,9 @@ for _ in $(seq "$rounds"); do
 	for c in $levels; do
 		for mode in $modes; do
 			if [ "$mode" = enroll ]; then
-				# Enough for a run at ~2,500/s (loadgen stops when they run out).
-				mint_tokens "$(( secs * 2500 < 200 * c ? 200 * c : secs * 2500 ))" "$work/tokens"
+				# Enough for a run at ~5,000/s (loadgen stops when they run
+				# out; its rate is then over the time they lasted).
+				mint_tokens "$(( secs * 5000 < 200 * c ? 200 * c : secs * 5000 ))" "$work/tokens"
 				run meshca enroll "$c" "${meshca_args[@]}" --path /v1/enroll \
 					--tokens "$work/tokens" --server-pid "$mpid"
 			else

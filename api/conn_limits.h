@@ -39,7 +39,7 @@ struct api_limits {
 #define API_DEFAULT_REQUEST_TIMEOUT	60
 #define API_DEFAULT_BAD_TOKEN_BURST	10
 #define API_DEFAULT_BAD_TOKEN_REFILL	6
-#define API_MAX_WORKERS			64
+#define API_MAX_WORKERS			256
 
 /* Reads the keys above (absent: the default); MCA_ERR_CONFIG naming the
  * key and its accepted range when a value is malformed or out of range. */

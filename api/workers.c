@@ -1,6 +1,6 @@
 /*
  * The worker pool: issuing requests (enroll, renew) run on a fixed set of
- * threads (config key workers; by default eight per CPU), fed first come,
+ * threads (config key workers; by default 32 per CPU), fed first come,
  * first served.
  *
  * libmicrohttpd's thread pool keeps each connection on the thread that
@@ -79,13 +79,15 @@ worker_main(void *arg)
 	return NULL;
 }
 
-/* Eight per CPU: a worker spends much of a request waiting (its group
- * commit's fsync, the signer process), not computing.  While one commit
+/* 32 per CPU: a worker spends much of a request waiting (its group
+ * commit's fsync, the signer's round), not computing.  While one commit
  * syncs, the others verify, sign and queue, and share the next commit
- * (db/batch.c): with one per CPU every batch held one member; at c=64 on
- * 2 CPUs, 16 workers renewed ~20 % more per second than 4, at less CPU
- * per certificate (tests/bench/README.md). */
-#define WORKERS_PER_CPU	8
+ * (db/batch.c) and the next signer round: with one per CPU every batch
+ * held one member.  Renewals at c=64 on 2 CPUs: 4 workers 1,851/s, 16
+ * 2,212/s; with read-only connections and signer rounds, 16 workers
+ * 2,938-3,244/s and 64 workers 3,248-3,635/s, at less CPU per
+ * certificate (tests/bench/README.md). */
+#define WORKERS_PER_CPU	32
 
 unsigned
 api_per_cpu(unsigned k, unsigned max)

@@ -42,7 +42,7 @@ static const char *const known_keys[] = {
 	"request_timeout",	/* meshcad: cut a connection whose one request takes this long (60s) */
 	"bad_token_burst",	/* meshcad: failed token presentations per address before 429 (10) */
 	"bad_token_refill",	/* meshcad: one failed presentation forgiven every this long (6s) */
-	"workers",		/* meshcad: threads that issue (enroll, renew); 0 or unset: 8 per CPU, at most 64 */
+	"workers",		/* meshcad: threads that issue (enroll, renew); 0 or unset: 32 per CPU, at most 256 */
 	"user",			/* meshcad: account to switch to when started as root (default meshca if it exists; root keeps root) */
 	"url",			/* CLI: meshcad base URL */
 	"admin_cert",		/* CLI: admin client certificate (PEM) */

@@ -294,11 +294,11 @@ def test_meshcad_unknown_config_key(ca, tmp_path):
 
 def test_meshcad_workers_out_of_range(ca, tmp_path):
     conf = tmp_path / "meshca.conf"
-    conf.write_text(ca.conf.read_text() + "workers = 65\n")
+    conf.write_text(ca.conf.read_text() + "workers = 257\n")
     _absolutize(conf, ca.dir)
     rc, err = _meshcad_must_fail([MESHCAD, "--config", conf, "--listen", "127.0.0.1:0",
                                   "--port-file", tmp_path / "port"], tmp_path)
-    assert rc != 0 and "workers = '65'" in err and "0 to 64" in err, f"exit {rc}, stderr: {err}"
+    assert rc != 0 and "workers = '257'" in err and "0 to 256" in err, f"exit {rc}, stderr: {err}"
 
 
 def _threads(pid):

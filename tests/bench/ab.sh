@@ -26,26 +26,14 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
+# shellcheck source=tests/bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 export MESHCA_ROOT_PASSPHRASE="bench-passphrase-$$"
-"$build/cli/meshca" init --state-dir "$work/state" >/dev/null
-echo "max_connections_per_ip = 1024" >>"$work/state/meshca.conf"
-start() {
-	rm -f "$work/port"
-	"$1" --config "$work/state/meshca.conf" --listen 127.0.0.1:0 --port-file "$work/port" \
-		--log-level warn 2>>"$work/meshcad.log" &
-	pid=$!
-	for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.1; done
-	url="https://127.0.0.1:$(cat "$work/port")"
-}
-stop() { kill "$pid"; wait "$pid" || true; pid=""; }
-start "$1"
-export MESHCA_CONFIG="$work/state/meshca.conf" MESHCA_URL="$url"
-"$build/cli/meshca" service add bench --dns bench.svc >/dev/null
-"$build/cli/meshca" token create bench >"$work/token" 2>/dev/null
-"$build/cli/meshca" enroll --url "$url" --root-cert "$work/state/root.crt" \
-	--token-file "$work/token" --out "$work/w" >/dev/null
+bench_ca "$build/cli/meshca" "$work" 1024
+bench_start "$1" "$work"
+bench_workload "$build/cli/meshca" "$work"
 openssl req -new -key "$work/w/key.pem" -subj /CN=bench -out "$work/csr.pem" 2>/dev/null
-stop
+bench_stop
 if [ "${CSR:-fresh}" = fixed ]; then
 	csr_args=(--csr "$work/csr.pem")
 else
@@ -53,7 +41,7 @@ else
 fi
 for round in ${ROUNDS:-1 2}; do
 	for bin in "$@"; do
-		start "$bin"
+		bench_start "$bin" "$work"
 		for c in $levels; do
 			printf '%s r%s ' "$(basename "$bin")" "$round"
 			# shellcheck disable=SC2086
@@ -62,6 +50,6 @@ for round in ${ROUNDS:-1 2}; do
 				--concurrency "$c" --seconds "$secs" --server-pid "$pid" ${EXTRA:-} | tr '\n' ' '
 			echo
 		done
-		stop
+		bench_stop
 	done
 done

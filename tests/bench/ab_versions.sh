@@ -26,38 +26,25 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
+# shellcheck source=tests/bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 export MESHCA_ROOT_PASSPHRASE="bench-passphrase-$$"
-start() {	# VERSION_DIR STATE_DIR
-	rm -f "$2/port"
-	"$1/meshcad" --config "$2/state/meshca.conf" --listen 127.0.0.1:0 --port-file "$2/port" \
-		--log-level warn 2>>"$2/meshcad.log" &
-	pid=$!
-	for _ in $(seq 100); do [ -s "$2/port" ] && break; sleep 0.1; done
-	url="https://127.0.0.1:$(cat "$2/port")"
-}
-stop() { kill "$pid"; wait "$pid" || true; pid=""; }
 n=0
 for v in "$@"; do	# a CA, a service and an enrolled workload per version
 	n=$((n + 1))
 	d="$work/v$n"
 	mkdir -p "$d"
-	"$v/meshca" init --state-dir "$d/state" >/dev/null
-	echo "max_connections_per_ip = 1024" >>"$d/state/meshca.conf"
-	start "$v" "$d"
-	MESHCA_CONFIG="$d/state/meshca.conf" MESHCA_URL="$url" "$v/meshca" service add bench \
-		--dns bench.svc >/dev/null
-	MESHCA_CONFIG="$d/state/meshca.conf" MESHCA_URL="$url" "$v/meshca" token create bench \
-		>"$d/token" 2>/dev/null
-	"$v/meshca" enroll --url "$url" --root-cert "$d/state/root.crt" --token-file "$d/token" \
-		--out "$d/w" >/dev/null
-	stop
+	bench_ca "$v/meshca" "$d" 1024
+	bench_start "$v/meshcad" "$d"
+	bench_workload "$v/meshca" "$d"
+	bench_stop
 done
 for round in ${ROUNDS:-1 2}; do
 	n=0
 	for v in "$@"; do
 		n=$((n + 1))
 		d="$work/v$n"
-		start "$v" "$d"
+		bench_start "$v/meshcad" "$d"
 		for c in $levels; do
 			printf '%s r%s ' "$(basename "$v")" "$round"
 			# shellcheck disable=SC2086
@@ -66,6 +53,6 @@ for round in ${ROUNDS:-1 2}; do
 				--concurrency "$c" --seconds "$secs" --server-pid "$pid" ${EXTRA:-} | tr '\n' ' '
 			echo
 		done
-		stop
+		bench_stop
 	done
 done

@@ -75,21 +75,15 @@ wait_port() {
 }
 
 # ---------------------------------------------------------------- meshcad
+# shellcheck source=tests/bench/lib.sh
+. "$here/lib.sh"
 export MESHCA_ROOT_PASSPHRASE="bench-passphrase-$$"
-"$build/cli/meshca" init --state-dir "$work/state" >/dev/null
-# Every loadgen connection comes from 127.0.0.1: lift the per-address cap.
-echo "max_connections_per_ip = 1024" >>"$work/state/meshca.conf"
-$srv_cpu "$build/api/meshcad" --config "$work/state/meshca.conf" --listen 127.0.0.1:0 \
-	--port-file "$work/port" --log-level warn 2>"$work/meshcad.log" &
-mpid=$!
+bench_ca "$build/cli/meshca" "$work" 1024
+# shellcheck disable=SC2086
+bench_start "$build/api/meshcad" "$work" $srv_cpu
+mpid=$pid murl=$url
 pids+=("$mpid")
-for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.1; done
-murl="https://127.0.0.1:$(cat "$work/port")"
-export MESHCA_CONFIG="$work/state/meshca.conf" MESHCA_URL="$murl"
-"$build/cli/meshca" service add bench --dns bench.svc >/dev/null
-"$build/cli/meshca" token create bench >"$work/token" 2>/dev/null
-"$build/cli/meshca" enroll --url "$murl" --root-cert "$work/state/root.crt" \
-	--token-file "$work/token" --out "$work/w" >/dev/null
+bench_workload "$build/cli/meshca" "$work"
 openssl req -new -key "$work/w/key.pem" -subj /CN=bench -out "$work/csr.pem" 2>/dev/null
 cat "$work/state/root.crt" "$work/w/chain.pem" >"$work/meshca-cas.pem" 2>/dev/null ||
 	cat "$work/state/root.crt" >"$work/meshca-cas.pem"

@@ -20,21 +20,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# shellcheck source=tests/bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 export MESHCA_ROOT_PASSPHRASE="bench-passphrase-$$"
-"$build/cli/meshca" init --state-dir "$work/state" >/dev/null
-# All connections come from 127.0.0.1.
-echo "max_connections_per_ip = $((nconn + 64))" >>"$work/state/meshca.conf"
-"$build/api/meshcad" --config "$work/state/meshca.conf" --listen 127.0.0.1:0 \
-	--port-file "$work/port" --log-level warn 2>"$work/meshcad.log" &
-pid=$!
-for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.1; done
+bench_ca "$build/cli/meshca" "$work" $((nconn + 64))	# all connections come from 127.0.0.1
+bench_start "$build/api/meshcad" "$work"
 port=$(cat "$work/port")
-url="https://127.0.0.1:$port"
-export MESHCA_CONFIG="$work/state/meshca.conf" MESHCA_URL="$url"
-"$build/cli/meshca" service add bench --dns bench.svc >/dev/null
-"$build/cli/meshca" token create bench >"$work/token" 2>/dev/null
-"$build/cli/meshca" enroll --url "$url" --root-cert "$work/state/root.crt" \
-	--token-file "$work/token" --out "$work/w" >/dev/null
+bench_workload "$build/cli/meshca" "$work"
 
 rss() { awk '/^VmRSS/ {r = $2} /^Threads/ {t = $2} END {printf "%.1f MB, %d threads", r / 1024, t}' "/proc/$pid/status"; }
 

@@ -20,20 +20,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# shellcheck source=tests/bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 export MESHCA_ROOT_PASSPHRASE="bench-passphrase-$$"
-"$build/cli/meshca" init --state-dir "$work/state" >/dev/null
-# Every loadgen connection comes from 127.0.0.1: lift the per-address cap.
-echo "max_connections_per_ip = 1024" >>"$work/state/meshca.conf"
-"$build/api/meshcad" --config "$work/state/meshca.conf" --listen 127.0.0.1:0 \
-	--port-file "$work/port" --log-level warn 2>"$work/meshcad.log" &
-pid=$!
-for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.1; done
-url="https://127.0.0.1:$(cat "$work/port")"
-export MESHCA_CONFIG="$work/state/meshca.conf" MESHCA_URL="$url"
-"$build/cli/meshca" service add bench --dns bench.svc >/dev/null
-"$build/cli/meshca" token create bench >"$work/token" 2>/dev/null
-"$build/cli/meshca" enroll --url "$url" --root-cert "$work/state/root.crt" \
-	--token-file "$work/token" --out "$work/w" >/dev/null
+bench_ca "$build/cli/meshca" "$work" 1024
+bench_start "$build/api/meshcad" "$work"
+bench_workload "$build/cli/meshca" "$work"
 openssl req -new -key "$work/w/key.pem" -subj /CN=bench -out "$work/csr.pem" 2>/dev/null
 
 if [ "${CSR:-fresh}" = fixed ]; then

@@ -1,0 +1,42 @@
+# shellcheck shell=bash
+# Shared by the benchmark scripts (sourced, not run): a throw-away CA, one
+# meshcad on a free loopback port, and an enrolled workload.  The caller
+# owns the work directory and its EXIT trap, and stops meshcad by $pid.
+
+# bench_ca MESHCA DIR PER_IP: `meshca init` into DIR/state, with the
+# per-address connection cap at PER_IP (all load comes from 127.0.0.1).
+bench_ca() {
+	"$1" init --state-dir "$2/state" >/dev/null
+	echo "max_connections_per_ip = $3" >>"$2/state/meshca.conf"
+}
+
+# bench_start MESHCAD DIR [PREFIX…]: meshcad serving DIR/state on a free
+# port (PREFIX, e.g. taskset -c 0, runs it); sets pid and url.
+bench_start() {
+	local bin=$1 dir=$2
+	shift 2
+	rm -f "$dir/port"
+	"$@" "$bin" --config "$dir/state/meshca.conf" --listen 127.0.0.1:0 --port-file "$dir/port" \
+		--log-level warn 2>>"$dir/meshcad.log" &
+	pid=$!
+	for _ in $(seq 100); do [ -s "$dir/port" ] && break; sleep 0.1; done
+	[ -s "$dir/port" ] || { echo "bench: meshcad wrote no port file (see $dir/meshcad.log)" >&2; exit 1; }
+	url="https://127.0.0.1:$(cat "$dir/port")"
+}
+
+bench_stop() {
+	kill "$pid"
+	wait "$pid" || true
+	pid=""
+}
+
+# bench_workload MESHCA DIR: service "bench", one token, enrolled into
+# DIR/w (key.pem, fullchain.pem, chain.pem) through the meshcad at $url.
+bench_workload() {
+	MESHCA_CONFIG="$2/state/meshca.conf" MESHCA_URL="$url" "$1" service add bench \
+		--dns bench.svc >/dev/null
+	MESHCA_CONFIG="$2/state/meshca.conf" MESHCA_URL="$url" "$1" token create bench \
+		>"$2/token" 2>/dev/null
+	"$1" enroll --url "$url" --root-cert "$2/state/root.crt" --token-file "$2/token" \
+		--out "$2/w" >/dev/null
+}

@@ -38,6 +38,19 @@ signer_check_chain(const struct ca_signer *s)
 	return MCA_ERR_CRYPTO;
 }
 
+/* What both kinds of signer check and keep once their key is in hand:
+ * the chain, the intermediate's name constraints, the shared leaf parts. */
+static enum mca_err
+signer_finish(struct ca_signer *s)
+{
+	enum mca_err rc;
+
+	if ((rc = signer_check_chain(s)) != MCA_OK ||
+	    (rc = ca_nc_load(s->cert->crt, &s->nc)) != MCA_OK)
+		return rc;
+	return ca_leaf_exts_new(s->cert->crt, &s->exts);
+}
+
 enum mca_err
 ca_signer_open(const char *intermediate_cert, const char *intermediate_key,
     const char *key_passphrase, const char *root_cert, struct ca_signer **out)
@@ -56,9 +69,7 @@ ca_signer_open(const char *intermediate_cert, const char *intermediate_key,
 	    (rc = ca_cert_load(root_cert, &s->root)) != MCA_OK)
 		goto out;
 	if ((rc = ca_key_matches_crt(s->key, s->cert->crt)) != MCA_OK ||
-	    (rc = signer_check_chain(s)) != MCA_OK ||
-	    (rc = ca_nc_load(s->cert->crt, &s->nc)) != MCA_OK ||
-	    (rc = ca_leaf_exts_new(s->cert->crt, &s->exts)) != MCA_OK)
+	    (rc = signer_finish(s)) != MCA_OK)
 		goto out;
 	*out = s;
 	s = NULL;
@@ -92,9 +103,7 @@ ca_signer_open_remote(const char *intermediate_cert, const char *root_cert, int 
 	/* The child checked that its key matches the certificate. */
 	if ((rc = ca_remote_key_new(fd, s->cert->crt, &s->key)) != MCA_OK ||	/* takes fd */
 	    (rc = ca_cert_load(root_cert, &s->root)) != MCA_OK ||
-	    (rc = signer_check_chain(s)) != MCA_OK ||
-	    (rc = ca_nc_load(s->cert->crt, &s->nc)) != MCA_OK ||
-	    (rc = ca_leaf_exts_new(s->cert->crt, &s->exts)) != MCA_OK)
+	    (rc = signer_finish(s)) != MCA_OK)
 		goto out;
 	*out = s;
 	s = NULL;

@@ -216,23 +216,27 @@ check_cert_extensions(asn1_node n)
 	return rc;
 }
 
+/* The request as strict DER of type, or MCA_ERR_SIGN citing rule. */
+static enum mca_err
+tbs_decode(const char *type, const char *rule, const unsigned char *tbs, size_t len,
+    asn1_node *n)
+{
+	if (ca_asn1_decode(type, tbs, len, n) != MCA_OK)
+		return mca_err_set(MCA_ERR_SIGN, "%s: not a DER %s: %s", rule, type,
+		    mca_err_detail());
+	return MCA_OK;
+}
+
 static enum mca_err
 check_cert(const struct ca_signer *s, const unsigned char *tbs, size_t len)
 {
-	static const char rule[] = "RFC 5280 4.1";
 	asn1_node n = NULL;
 	enum mca_err rc;
 
-	if ((rc = ca_asn1_decode("TBSCertificate", tbs, len, &n)) != MCA_OK) {
-		rc = mca_err_set(MCA_ERR_SIGN, "%s: not a DER TBSCertificate: %s", rule,
-		    mca_err_detail());
-		goto out;
-	}
-	if ((rc = check_sigalg(s, n, "signature", "RFC 5280 4.1.2.3")) != MCA_OK ||
-	    (rc = check_issuer(s, n, tbs, len, "issuer", "RFC 5280 4.1.2.4")) != MCA_OK ||
-	    (rc = check_cert_extensions(n)) != MCA_OK)
-		goto out;
-out:
+	if ((rc = tbs_decode("TBSCertificate", "RFC 5280 4.1", tbs, len, &n)) == MCA_OK &&
+	    (rc = check_sigalg(s, n, "signature", "RFC 5280 4.1.2.3")) == MCA_OK &&
+	    (rc = check_issuer(s, n, tbs, len, "issuer", "RFC 5280 4.1.2.4")) == MCA_OK)
+		rc = check_cert_extensions(n);
 	ca_asn1_free(&n);
 	return rc;
 }
@@ -243,15 +247,9 @@ check_crl(const struct ca_signer *s, const unsigned char *tbs, size_t len)
 	asn1_node n = NULL;
 	enum mca_err rc;
 
-	if ((rc = ca_asn1_decode("TBSCertList", tbs, len, &n)) != MCA_OK) {
-		rc = mca_err_set(MCA_ERR_SIGN, "RFC 5280 5.1: not a DER TBSCertList: %s",
-		    mca_err_detail());
-		goto out;
-	}
-	if ((rc = check_sigalg(s, n, "signature", "RFC 5280 5.1.2.2")) != MCA_OK ||
-	    (rc = check_issuer(s, n, tbs, len, "issuer", "RFC 5280 5.1.2.3")) != MCA_OK)
-		goto out;
-out:
+	if ((rc = tbs_decode("TBSCertList", "RFC 5280 5.1", tbs, len, &n)) == MCA_OK &&
+	    (rc = check_sigalg(s, n, "signature", "RFC 5280 5.1.2.2")) == MCA_OK)
+		rc = check_issuer(s, n, tbs, len, "issuer", "RFC 5280 5.1.2.3");
 	ca_asn1_free(&n);
 	return rc;
 }
@@ -291,13 +289,8 @@ check_ocsp(const struct ca_signer *s, const unsigned char *tbs, size_t len)
 	asn1_node n = NULL;
 	enum mca_err rc;
 
-	if ((rc = ca_asn1_decode("ResponseData", tbs, len, &n)) != MCA_OK) {
-		rc = mca_err_set(MCA_ERR_SIGN, "RFC 6960 4.2.1: not a DER ResponseData: %s",
-		    mca_err_detail());
-		goto out;
-	}
-	rc = check_responder(s, n, tbs, len);
-out:
+	if ((rc = tbs_decode("ResponseData", "RFC 6960 4.2.1", tbs, len, &n)) == MCA_OK)
+		rc = check_responder(s, n, tbs, len);
 	ca_asn1_free(&n);
 	return rc;
 }

@@ -96,21 +96,23 @@ big_rsa_skipped(enum ca_key_type t)
 	    getenv("MESHCA_TEST_NO_BIG_RSA") != NULL;
 }
 
-/* A CA hierarchy of the given key type, written to files, opened as a signer. */
+/* A CA hierarchy of key type t, written to files (the intermediate's
+ * key to kp), opened as a signer. */
 static void
-hierarchy_make(enum ca_key_type t, const char *tag, struct ca_signer **out)
+hierarchy_make_with(enum ca_key_type t, const char *tag, int64_t root_ttl, int64_t int_ttl,
+    const struct ca_name_constraints *nc, char kp[PATH_MAX], struct ca_signer **out)
 {
 	struct ca_key *rk = NULL, *ik = NULL;
 	struct ca_cert *root = NULL, *inter = NULL;
-	char rp[PATH_MAX], ip[PATH_MAX], kp[PATH_MAX];
+	char rp[PATH_MAX], ip[PATH_MAX];
 
 	snprintf(rp, sizeof(rp), "%s/%s-root.pem", F.dir, tag);
 	snprintf(ip, sizeof(ip), "%s/%s-int.pem", F.dir, tag);
-	snprintf(kp, sizeof(kp), "%s/%s-int.key", F.dir, tag);
+	snprintf(kp, PATH_MAX, "%s/%s-int.key", F.dir, tag);
 	assert_rc(ca_key_generate(t, &rk), MCA_OK);
 	assert_rc(ca_key_generate(t, &ik), MCA_OK);
-	assert_rc(ca_root_create(rk, TD, F.now, 3650L * DAY, &root), MCA_OK);
-	assert_rc(ca_intermediate_create(root, rk, ik, TD, F.now, 365L * DAY, NULL, &inter), MCA_OK);
+	assert_rc(ca_root_create(rk, TD, F.now, root_ttl, &root), MCA_OK);
+	assert_rc(ca_intermediate_create(root, rk, ik, TD, F.now, int_ttl, nc, &inter), MCA_OK);
 	write_file(rp, ca_cert_pem(root));
 	write_file(ip, ca_cert_pem(inter));
 	assert_rc(ca_key_save(ik, kp, NULL), MCA_OK);
@@ -119,6 +121,14 @@ hierarchy_make(enum ca_key_type t, const char *tag, struct ca_signer **out)
 	ca_cert_free(inter);
 	ca_key_free(rk);
 	ca_key_free(ik);
+}
+
+static void
+hierarchy_make(enum ca_key_type t, const char *tag, struct ca_signer **out)
+{
+	char kp[PATH_MAX];
+
+	hierarchy_make_with(t, tag, 3650L * DAY, 365L * DAY, NULL, kp, out);
 }
 
 static int
@@ -1044,32 +1054,16 @@ static void
 ref_ca_make(enum ca_key_type t, const char *tag, const struct ca_name_constraints *nc,
     struct ref_ca *ca)
 {
-	struct ca_key *rk = NULL, *ik = NULL;
-	struct ca_cert *root = NULL, *inter = NULL;
-	char rp[PATH_MAX], ip[PATH_MAX], kp[PATH_MAX];
+	char kp[PATH_MAX];
 
-	snprintf(rp, sizeof(rp), "%s/%s-root.pem", F.dir, tag);
-	snprintf(ip, sizeof(ip), "%s/%s-int.pem", F.dir, tag);
-	snprintf(kp, sizeof(kp), "%s/%s-int.key", F.dir, tag);
-	assert_rc(ca_key_generate(t, &rk), MCA_OK);
-	assert_rc(ca_key_generate(t, &ik), MCA_OK);
-	assert_rc(ca_root_create(rk, TD, F.now, INT64_MAX, &root), MCA_OK);
-	assert_rc(ca_intermediate_create(root, rk, ik, TD, F.now, INT64_MAX, nc, &inter), MCA_OK);
-	assert_int_equal(ca_cert_not_after(inter), TIME_LAST);
-	write_file(rp, ca_cert_pem(root));
-	write_file(ip, ca_cert_pem(inter));
-	assert_rc(ca_key_save(ik, kp, NULL), MCA_OK);
-	assert_rc(ca_signer_open(ip, kp, NULL, rp, &ca->s), MCA_OK);
-	ca->inter = crt_import(ca_cert_der(inter));
-	ca->root = crt_import(ca_cert_der(root));
+	hierarchy_make_with(t, tag, INT64_MAX, INT64_MAX, nc, kp, &ca->s);
+	assert_int_equal(ca_cert_not_after(ca_signer_cert(ca->s)), TIME_LAST);
+	ca->inter = crt_import(ca_cert_der(ca_signer_cert(ca->s)));
+	ca->root = crt_import(ca_cert_der(ca_signer_root(ca->s)));
 	ca->key = privkey_from_file(kp);
 	ca->dig = t == CA_KEY_ECDSA_P384 ? GNUTLS_DIG_SHA384 :
 	    t == CA_KEY_ED25519 ? GNUTLS_DIG_UNKNOWN : GNUTLS_DIG_SHA256;
 	ca->deterministic = t != CA_KEY_ECDSA_P256 && t != CA_KEY_ECDSA_P384;
-	ca_cert_free(root);
-	ca_cert_free(inter);
-	ca_key_free(rk);
-	ca_key_free(ik);
 }
 
 static void

@@ -515,6 +515,17 @@ one_sign(void *arg)
 	return NULL;
 }
 
+/* THREADS callers of r, each with an audit checkpoint of its own. */
+static void
+ones_init(struct one *o, struct ca_signer *r)
+{
+	memset(o, 0, THREADS * sizeof(*o));
+	for (int i = 0; i < THREADS; i++) {
+		o[i].r = r;
+		audit_tbs(o[i].tbs, (uint64_t)i);
+	}
+}
+
 /* THREADS callers queued behind a stopped child (the first one's
  * request written, the others waiting for the next round). */
 static void
@@ -546,11 +557,7 @@ test_remote_batch_refusal(void **state)
 
 	(void)state;
 	pid = child_start(&r);
-	memset(o, 0, sizeof(o));
-	for (int i = 0; i < THREADS; i++) {
-		o[i].r = r;
-		audit_tbs(o[i].tbs, (uint64_t)i);
-	}
+	ones_init(o, r);
 	o[3].tbs[0] = 'X';	/* not an audit checkpoint: refused */
 	child_io(pid, &reads0, &writes0);
 	queue_behind_stopped(pid, o, th);
@@ -595,11 +602,7 @@ test_remote_killed_batch(void **state)
 
 	(void)state;
 	pid = child_start(&r);
-	memset(o, 0, sizeof(o));
-	for (int i = 0; i < THREADS; i++) {
-		o[i].r = r;
-		audit_tbs(o[i].tbs, (uint64_t)i);
-	}
+	ones_init(o, r);
 	queue_behind_stopped(pid, o, th);
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	assert_int_equal(kill(pid, SIGKILL), 0);
@@ -686,11 +689,7 @@ test_remote_dies_mid_round(void **state)
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	assert_rc(ca_signer_hello(sv[1], MCA_OK, NULL), MCA_OK);
 	assert_rc(ca_signer_open_remote(F.inter, F.root, sv[0], &r), MCA_OK);
-	memset(o, 0, sizeof(o));
-	for (int i = 0; i < THREADS; i++) {
-		o[i].r = r;
-		audit_tbs(o[i].tbs, (uint64_t)i);
-	}
+	ones_init(o, r);
 	/* Round 1: caller 0 alone; the others queue behind it. */
 	assert_int_equal(pthread_create(&th[0], NULL, one_sign, &o[0]), 0);
 	assert_int_equal(fake_request(sv[1], o), 0);

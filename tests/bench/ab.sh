@@ -19,16 +19,9 @@ shift
 [ $# -ge 1 ] || { echo "usage: ab.sh BUILD_DIR MESHCAD [MESHCAD...]" >&2; exit 2; }
 secs=${SECS:-4}
 levels=${LEVELS:-"1 16 64"}
-work=$(mktemp -d)
-pid=""
-cleanup() {
-	if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-	rm -rf "$work"
-}
-trap cleanup EXIT
 # shellcheck source=tests/bench/lib.sh
 . "$(dirname "$0")/lib.sh"
-export MESHCA_ROOT_PASSPHRASE="bench-passphrase-$$"
+bench_work
 bench_ca "$build/cli/meshca" "$work" 1024
 bench_start "$1" "$work"
 bench_workload "$build/cli/meshca" "$work"

@@ -19,16 +19,9 @@ shift
 [ $# -ge 1 ] || { echo "usage: ab_versions.sh BUILD_DIR VERSION_DIR [VERSION_DIR...]" >&2; exit 2; }
 secs=${SECS:-4}
 levels=${LEVELS:-"16 64"}
-work=$(mktemp -d)
-pid=""
-cleanup() {
-	if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-	rm -rf "$work"
-}
-trap cleanup EXIT
 # shellcheck source=tests/bench/lib.sh
 . "$(dirname "$0")/lib.sh"
-export MESHCA_ROOT_PASSPHRASE="bench-passphrase-$$"
+bench_work
 n=0
 for v in "$@"; do	# a CA, a service and an enrolled workload per version
 	n=$((n + 1))

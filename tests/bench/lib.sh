@@ -1,7 +1,21 @@
 # shellcheck shell=bash
-# Shared by the benchmark scripts (sourced, not run): a throw-away CA, one
-# meshcad on a free loopback port, and an enrolled workload.  The caller
-# owns the work directory and its EXIT trap, and stops meshcad by $pid.
+# Shared by the benchmark scripts (sourced, not run): a work directory
+# removed on exit, a throw-away CA, one meshcad on a free loopback port
+# (stopped by its PID), and an enrolled workload.
+
+# bench_work: work=$(mktemp -d), removed at exit with the meshcad in $pid
+# stopped; the root key passphrase of bench_ca's CAs.
+bench_work() {
+	work=$(mktemp -d)
+	pid=""
+	trap bench_cleanup EXIT
+	export MESHCA_ROOT_PASSPHRASE="bench-passphrase-$$"
+}
+
+bench_cleanup() {
+	if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+	rm -rf "$work"
+}
 
 # bench_ca MESHCA DIR PER_IP: `meshca init` into DIR/state, with the
 # per-address connection cap at PER_IP (all load comes from 127.0.0.1).

@@ -12,17 +12,9 @@ set -euo pipefail
 
 build=$(cd "${1:?usage: memory.sh BUILD_DIR [IDLE_CONNECTIONS]}" && pwd)
 nconn=${2:-1000}
-work=$(mktemp -d)
-pid=""
-cleanup() {
-	if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
 # shellcheck source=tests/bench/lib.sh
 . "$(dirname "$0")/lib.sh"
-export MESHCA_ROOT_PASSPHRASE="bench-passphrase-$$"
+bench_work
 bench_ca "$build/cli/meshca" "$work" $((nconn + 64))	# all connections come from 127.0.0.1
 bench_start "$build/api/meshcad" "$work"
 port=$(cat "$work/port")

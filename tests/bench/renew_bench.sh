@@ -12,17 +12,9 @@ set -euo pipefail
 
 build=$(cd "${1:?usage: renew_bench.sh BUILD_DIR [SECONDS]}" && pwd)
 secs=${2:-10}
-work=$(mktemp -d)
-pid=""
-cleanup() {
-	if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
 # shellcheck source=tests/bench/lib.sh
 . "$(dirname "$0")/lib.sh"
-export MESHCA_ROOT_PASSPHRASE="bench-passphrase-$$"
+bench_work
 bench_ca "$build/cli/meshca" "$work" 1024
 bench_start "$build/api/meshcad" "$work"
 bench_workload "$build/cli/meshca" "$work"

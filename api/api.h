@@ -45,6 +45,9 @@ struct api_ctx {
 	struct db		*lister;	/* api_db_lister */
 	_Atomic unsigned	 reader_next;
 	struct ca_signer	*signer;
+	/* `"chain":…,"roots":…` of every certificate reply, encoded once
+	 * (api_leaf_reply_init): the signer's PEM never changes while it runs. */
+	char			*leaf_reply_tail;
 	char			 trust_domain[256];
 	/* Changed by SIGHUP (api/reload.h) while handlers run: read them with
 	 * API_SETTING(ctx, name). */
@@ -424,6 +427,9 @@ enum mca_err api_issue_record(struct api_request *r, struct api_leaf *leaf, stru
     enum mca_err (*commit)(struct api_request *, void *, const struct db_cert *), void *arg) MCA_WUR;
 /* 201 with certificate, chain, roots, serial, spiffe_id, validity, names. */
 enum MHD_Result api_leaf_reply(struct api_request *r, const struct api_leaf *leaf);
+/* Encodes ctx->leaf_reply_tail from ctx->signer; api_leaf_reply_free frees it. */
+enum mca_err api_leaf_reply_init(struct api_ctx *ctx) MCA_WUR;
+void api_leaf_reply_free(struct api_ctx *ctx);
 /* POST /v1/enroll with an admin's token (route_admins.c), and its reply:
  * issues spiffe://<td>/meshca/admin/<name>, kind admin, any key type, no
  * DNS/IP names (asking for some is 403 san_not_allowed), TTL ttl (NULL:

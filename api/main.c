@@ -222,6 +222,7 @@ setup_ctx(const struct mca_config *cfg, const struct options *o, struct api_ctx 
 	    (rc = config_path(cfg, "root_cert", root)) != MCA_OK)
 		return rc;
 	if ((rc = open_signer(o, icert, root, ctx)) != MCA_OK ||
+	    (rc = api_leaf_reply_init(ctx)) != MCA_OK ||
 	    (rc = db_open(db_path, &ctx->db)) != MCA_OK ||
 	    (rc = api_readers_open(ctx, db_path)) != MCA_OK)
 		return rc;
@@ -432,6 +433,7 @@ out:
 	api_revocation_stop(&ctx);	/* after the server: handlers use it */
 	api_auth_free(&ctx);
 	api_ratelimit_free(ctx.ratelimit);
+	api_leaf_reply_free(&ctx);
 	ca_signer_free(ctx.signer);	/* closes the socket: the signer process exits */
 	api_signer_wait();
 	api_readers_close(&ctx);

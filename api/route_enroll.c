@@ -264,20 +264,58 @@ enroll_issue(struct api_request *r, struct enroll *e, int64_t ttl)
 	return api_issue_record(r, &e->leaf, &rec, enroll_commit, e);
 }
 
+enum mca_err
+api_leaf_reply_init(struct api_ctx *ctx)
+{
+	const struct mca_buf *chain = ca_signer_chain_pem(ctx->signer);
+	const struct mca_buf *roots = ca_signer_roots_pem(ctx->signer);
+	json_t *o = json_pack("{s:s%, s:s%}", "chain", (const char *)chain->data, chain->len,
+	    "roots", (const char *)roots->data, roots->len);
+	char *text = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+	size_t len = text != NULL ? strlen(text) : 0;
+
+	json_decref(o);
+	if (len < 2) {
+		free(text);
+		return mca_err_set(MCA_ERR_NOMEM, "cannot encode the certificate chain as JSON");
+	}
+	/* The members without the braces around them. */
+	memmove(text, text + 1, len - 2);
+	text[len - 2] = '\0';
+	ctx->leaf_reply_tail = text;
+	return MCA_OK;
+}
+
+void
+api_leaf_reply_free(struct api_ctx *ctx)
+{
+	free(ctx->leaf_reply_tail);
+	ctx->leaf_reply_tail = NULL;
+}
+
+/*
+ * The reply to an enrollment or renewal.  jansson encodes the members of
+ * this certificate; the chain and roots, the same in every reply, were
+ * encoded by jansson once (api_leaf_reply_init) and are appended as they
+ * are: both halves are JSON object members, so joining them with a comma
+ * inside one pair of braces is the object with all of them.  Encoding the
+ * chain and roots each time was half of the reply's JSON cost (13 of
+ * 23 µs).
+ */
 enum MHD_Result
 api_leaf_reply(struct api_request *r, const struct api_leaf *leaf)
 {
-	const struct mca_buf *chain = ca_signer_chain_pem(r->ctx->signer);
-	const struct mca_buf *roots = ca_signer_roots_pem(r->ctx->signer);
+	const char *tail = r->ctx->leaf_reply_tail;
 	char **ips = ip_texts(&leaf->granted);
+	char *head, *text = NULL;
+	size_t hl = 0, tl = strlen(tail);
 	json_t *o;
+	enum MHD_Result ret;
 
 	/* ttl: the lifetime granted, after the caps of max_ttl and of the
 	 * intermediate's notAfter (a longer request is capped, not refused). */
-	o = json_pack("{s:s%, s:s%, s:s%, s:s, s:s, s:o, s:o, s:I, s:o, s:o}",
+	o = json_pack("{s:s%, s:s, s:s, s:o, s:o, s:I, s:o, s:o}",
 	    "certificate", (const char *)leaf->issued.pem.data, leaf->issued.pem.len,
-	    "chain", (const char *)chain->data, chain->len,
-	    "roots", (const char *)roots->data, roots->len,
 	    "serial", leaf->issued.serial,
 	    "spiffe_id", leaf->req.spiffe_id,
 	    "not_before", api_json_time(leaf->issued.not_before),
@@ -286,7 +324,22 @@ api_leaf_reply(struct api_request *r, const struct api_leaf *leaf)
 	    "dns_names", api_json_strings(leaf->granted.dns, leaf->granted.ndns),
 	    "ip_addresses", ips ? api_json_strings(ips, leaf->granted.nips) : NULL);
 	ip_texts_free(ips, leaf->granted.nips);
-	return api_reply_json(r, 201, o);
+	head = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+	json_decref(o);
+	/* head is "{…}": replace its closing brace with ",tail}". */
+	if (head != NULL && (hl = strlen(head)) >= 2 && head[hl - 1] == '}' &&
+	    (text = malloc(hl + 1 + tl + 1)) != NULL) {
+		memcpy(text, head, hl - 1);
+		text[hl - 1] = ',';
+		memcpy(text + hl, tail, tl);
+		memcpy(text + hl + tl, "}", 2);
+	}
+	free(head);
+	if (text == NULL)
+		return api_reply_json(r, 201, NULL);
+	ret = api_reply_bytes(r, 201, "application/json", text, hl + tl + 1);
+	free(text);
+	return ret;
 }
 
 enum MHD_Result

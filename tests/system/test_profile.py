@@ -2,6 +2,7 @@
 carries exactly the SPIFFE X509-SVID profile of DESIGN.md, field by field."""
 
 import ipaddress
+import json
 import re
 import time
 
@@ -32,6 +33,17 @@ def service(api):
                               default_ttl="2h", max_ttl="3h")
 
 
+REPLY_MEMBERS = {"certificate", "chain", "roots", "serial", "spiffe_id", "not_before",
+                 "not_after", "ttl", "dns_names", "ip_addresses"}
+
+
+def unique_members(pairs):
+    """json.loads hook: a member named twice is an error, not a silent overwrite."""
+    names = [k for k, _ in pairs]
+    assert len(names) == len(set(names)), f"a member appears twice: {names}"
+    return dict(pairs)
+
+
 def enroll(api, service_name, key=None, csr=None, **fields):
     """Enroll via the API with a fresh token; returns (response json, leaf, t0, t1)."""
     tok = api.mint_token(service_name)
@@ -41,7 +53,9 @@ def enroll(api, service_name, key=None, csr=None, **fields):
     r = api.enroll(tok, csr, **fields)
     t1 = time.time()
     assert r.status_code == 201, f"enroll: {r.status_code} {r.text}"
-    body = r.json()
+    assert r.headers["Content-Type"] == "application/json"
+    body = json.loads(r.text, object_pairs_hook=unique_members)
+    assert set(body) == REPLY_MEMBERS, f"reply members: {sorted(body)}"
     leaf = load_certs(body["certificate"])
     assert len(leaf) == 1, "certificate must be exactly the leaf"
     return body, leaf[0], t0, t1

@@ -331,6 +331,17 @@ remove_step_locked(struct db *db, const char *sql, const char *name, int64_t now
 	return rc;
 }
 
+/* A removed admin's live certificates, found among the admin and server
+ * certificates (a few per admin and per server rotation): "kind <>
+ * 'workload'" lets SQLite use their partial index, and "+status" keeps it
+ * from walking every live certificate of the CA, workloads included,
+ * through certificates_status instead (db_revoke_plans). */
+const char db_sql_revoke_admin[] =
+    "UPDATE certificates SET status = 'revoked', revoked_at = ?2, revocation_reason = ?3"
+    " WHERE kind = 'admin' AND kind <> 'workload' AND +status = 'active' AND not_after > ?2"
+    " AND instr(spiffe_id, '" ADMIN_PATH "') > 0"
+    " AND substr(spiffe_id, instr(spiffe_id, '" ADMIN_PATH "') + length('" ADMIN_PATH "')) = ?1";
+
 static enum mca_err
 remove_locked(struct db *db, const char *name, int reason, int64_t now, size_t *nrevoked)
 {
@@ -341,11 +352,7 @@ remove_locked(struct db *db, const char *name, int reason, int64_t now, size_t *
 	    "UPDATE admins SET removed_at = ?2 WHERE name = ?1 AND removed_at IS NULL",
 	    name, now, reason, "remove admin", NULL)) != MCA_OK ||
 	    (rc = remove_step_locked(db,
-	    "UPDATE certificates SET status = 'revoked', revoked_at = ?2, revocation_reason = ?3"
-	    " WHERE kind = 'admin' AND status = 'active' AND not_after > ?2"
-	    " AND instr(spiffe_id, '" ADMIN_PATH "') > 0"
-	    " AND substr(spiffe_id, instr(spiffe_id, '" ADMIN_PATH "') + length('" ADMIN_PATH "')) = ?1",
-	    name, now, reason, "revoke admin certificates", nrevoked)) != MCA_OK)
+	    db_sql_revoke_admin, name, now, reason, "revoke admin certificates", nrevoked)) != MCA_OK)
 		return rc;
 	/* Unused tokens die with the admin: reinstating the name later must
 	 * not bring an old token back to life. */

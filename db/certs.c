@@ -408,39 +408,18 @@ db_cert_list(struct db *db, const struct db_cert_filter *f, int64_t now,
 }
 
 /* Appends each EXPLAIN QUERY PLAN detail of st to out, one a line. */
-static enum mca_err
-cert_plan_collect(struct db *db, sqlite3_stmt *st, char *out, size_t len)
-{
-	size_t off = 0;
-	int src, n;
-
-	out[0] = '\0';
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		n = snprintf(out + off, len - off, "%s\n", (const char *)sqlite3_column_text(st, 3));
-		if (n < 0 || (size_t)n >= len - off)
-			return mca_err_set(MCA_ERR_TOOBIG, "certificate list plan: more than %zu bytes", len);
-		off += (size_t)n;
-	}
-	return src == SQLITE_DONE ? MCA_OK : db_sqlite_err(db, src, "explain certificate list");
-}
-
 enum mca_err
 db_cert_list_plan(struct db *db, const struct db_cert_filter *f, char *out, size_t len)
 {
-	char sql[1024 + 32];
-	sqlite3_stmt *st = NULL;
+	char sql[1024];
 	enum mca_err rc;
-	int n;
 
 	if (db == NULL || f == NULL || out == NULL || len == 0)
 		return mca_err_set(MCA_ERR_INVALID, "db_cert_list_plan: NULL argument");
-	n = snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN ");
-	if ((rc = cert_filter_sql(f, sql + n, sizeof(sql) - (size_t)n)) != MCA_OK)
+	if ((rc = cert_filter_sql(f, sql, sizeof(sql))) != MCA_OK)
 		return rc;
 	db_lock(db);
-	if ((rc = db_stmt_prepare(db, sql, &st)) == MCA_OK)
-		rc = cert_plan_collect(db, st, out, len);
-	sqlite3_finalize(st);
+	rc = db_explain_locked(db, sql, out, len);
 	db_unlock(db);
 	return rc;
 }

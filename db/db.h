@@ -453,6 +453,12 @@ void db_cert_clear(struct db_cert *c);
 void db_cert_list_free(struct db_cert *list, size_t n);
 
 /* ---- revocation (revoke.c) ------------------------------------------ */
+/* How SQLite runs the bulk revocations, "service: <plan>admin: <plan>"
+ * (plans as db_cert_list_plan gives them): disabling a service walks the
+ * live certificates of the CA, never the service's whole history;
+ * removing an admin walks the admin and server certificates, never every
+ * live workload certificate.  MCA_ERR_TOOBIG if len is too small. */
+enum mca_err db_revoke_plans(struct db *db, char *out, size_t len) MCA_WUR;
 
 /* RFC 5280 5.3.1 CRLReason codes meshca records: 0..10 except 7 (unused). */
 #define DB_REASON_UNSPECIFIED		0

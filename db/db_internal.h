@@ -51,6 +51,14 @@ enum mca_err db_stmt_cached(struct db *db, const char *sql, sqlite3_stmt **st) M
 void db_stmt_release(struct db *db, sqlite3_stmt *st);
 /* Steps a cached statement that returns no row (BEGIN, COMMIT). */
 enum mca_err db_stmt_exec_cached(struct db *db, const char *sql, const char *what) MCA_WUR;
+/* EXPLAIN QUERY PLAN of sql: its lines ("SEARCH certificates USING
+ * INDEX ..."), one a line, NUL-ended, into out (len > 0).  MCA_ERR_TOOBIG
+ * if they do not fit. */
+enum mca_err db_explain_locked(struct db *db, const char *sql, char *out, size_t len) MCA_WUR;
+/* The bulk revocations (revoke.c, admins.c): db_revoke_plans shows their
+ * plans. */
+extern const char db_sql_revoke_service[];
+extern const char db_sql_revoke_admin[];
 /* Finalizes every cached statement (before sqlite3_close). */
 void db_stmt_cache_free(struct db *db);
 

@@ -137,6 +137,45 @@ set_enabled_locked(struct db *db, const char *name, bool enabled, int64_t now, i
 }
 
 /* Revokes every live active certificate of a service. */
+/* A disabled service's live certificates, found among the live
+ * certificates of the CA (certificates_status, status and not_after).
+ * Deliberately not through the service's own index: that holds every
+ * certificate the service ever had, expired ones included, which with
+ * short lifetimes soon outnumber the live certificates of the whole CA
+ * (db_revoke_plans). */
+const char db_sql_revoke_service[] =
+    "UPDATE certificates SET status = 'revoked', revoked_at = ?2, revocation_reason = ?3"
+    " WHERE service_id = ?1 AND status = 'active' AND not_after > ?2";
+
+enum mca_err
+db_revoke_plans(struct db *db, char *out, size_t len)
+{
+	static const struct { const char *name, *sql; } stmts[] = {
+		{ "service", db_sql_revoke_service },
+		{ "admin", db_sql_revoke_admin },
+	};
+	size_t off = 0;
+	enum mca_err rc = MCA_OK;
+	int n;
+
+	if (db == NULL || out == NULL || len == 0)
+		return mca_err_set(MCA_ERR_INVALID, "db_revoke_plans: NULL argument");
+	out[0] = '\0';
+	db_lock(db);
+	for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]) && rc == MCA_OK; i++) {
+		n = snprintf(out + off, len - off, "%s: ", stmts[i].name);
+		if (n < 0 || (size_t)n >= len - off) {
+			rc = mca_err_set(MCA_ERR_TOOBIG, "revocation plans: more than %zu bytes", len);
+			break;
+		}
+		off += (size_t)n;
+		if ((rc = db_explain_locked(db, stmts[i].sql, out + off, len - off)) == MCA_OK)
+			off += strlen(out + off);
+	}
+	db_unlock(db);
+	return rc;
+}
+
 static enum mca_err
 revoke_service_locked(struct db *db, int64_t service_id, int reason, int64_t now, size_t *n)
 {
@@ -144,9 +183,7 @@ revoke_service_locked(struct db *db, int64_t service_id, int reason, int64_t now
 	enum mca_err rc;
 	int src;
 
-	if ((rc = db_stmt_prepare(db,
-	    "UPDATE certificates SET status = 'revoked', revoked_at = ?2, revocation_reason = ?3"
-	    " WHERE service_id = ?1 AND status = 'active' AND not_after > ?2", &st)) != MCA_OK)
+	if ((rc = db_stmt_prepare(db, db_sql_revoke_service, &st)) != MCA_OK)
 		return rc;
 	if ((src = sqlite3_bind_int64(st, 1, service_id)) != SQLITE_OK ||
 	    (src = sqlite3_bind_int64(st, 2, now)) != SQLITE_OK ||

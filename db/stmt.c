@@ -12,6 +12,7 @@
  */
 #include "db/db_internal.h"
 
+#include <stdio.h>
 #include <string.h>
 
 enum mca_err
@@ -82,4 +83,33 @@ db_stmt_cache_free(struct db *db)
 		sqlite3_finalize(db->stmts[i].st);
 		memset(&db->stmts[i], 0, sizeof(db->stmts[i]));
 	}
+}
+
+enum mca_err
+db_explain_locked(struct db *db, const char *sql, char *out, size_t len)
+{
+	char explain[2048];
+	sqlite3_stmt *st = NULL;
+	size_t off = 0;
+	enum mca_err rc;
+	int src, n;
+
+	out[0] = '\0';
+	n = snprintf(explain, sizeof(explain), "EXPLAIN QUERY PLAN %s", sql);
+	if (n < 0 || (size_t)n >= sizeof(explain))
+		return mca_err_set(MCA_ERR_TOOBIG, "query plan: a statement of more than %zu bytes",
+		    sizeof(explain));
+	if ((rc = db_stmt_prepare(db, explain, &st)) != MCA_OK)
+		return rc;
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		n = snprintf(out + off, len - off, "%s\n", (const char *)sqlite3_column_text(st, 3));
+		if (n < 0 || (size_t)n >= len - off) {
+			sqlite3_finalize(st);
+			return mca_err_set(MCA_ERR_TOOBIG, "query plan: more than %zu bytes", len);
+		}
+		off += (size_t)n;
+	}
+	rc = src == SQLITE_DONE ? MCA_OK : db_sqlite_err(db, src, "explain");
+	sqlite3_finalize(st);
+	return rc;
 }

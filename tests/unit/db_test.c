@@ -1212,6 +1212,30 @@ test_cert_list_plans(void **state)
 	assert_int_equal(shapes, 2 * (DB_CERT_KIND_MAX + 1) * (DB_CERT_STATUS_MAX + 1));
 }
 
+/* Removing an admin revokes through the partial index of admin and
+ * server certificates: certificates_status would walk every live
+ * workload certificate of the CA while holding the writer.  Disabling a
+ * service walks the live certificates (certificates_status), not the
+ * service's history, where expired certificates pile up. */
+static void
+test_revoke_plans(void **state)
+{
+	struct fx *fx = *state;
+	char plan[1024];
+
+	assert_int_equal(db_revoke_plans(fx->db, plan, sizeof(plan)), MCA_OK);
+	if (strstr(plan, "service: SEARCH certificates USING INDEX certificates_status"
+	    " (status=? AND not_after>?)\n") == NULL ||
+	    strstr(plan, "admin: SEARCH certificates USING INDEX certificates_nonworkload_created"
+	    " (kind=?)\n") == NULL)
+		fail_msg("revocation plans:\n%s", plan);
+	assert_int_equal(db_revoke_plans(NULL, plan, sizeof(plan)), MCA_ERR_INVALID);
+	assert_int_equal(db_revoke_plans(fx->db, NULL, sizeof(plan)), MCA_ERR_INVALID);
+	assert_int_equal(db_revoke_plans(fx->db, plan, 0), MCA_ERR_INVALID);
+	assert_int_equal(db_revoke_plans(fx->db, plan, 12), MCA_ERR_TOOBIG);
+	assert_int_equal(db_revoke_plans(fx->db, plan, 40), MCA_ERR_TOOBIG);
+}
+
 static void
 test_cert_list_plan_hostile(void **state)
 {
@@ -2606,6 +2630,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_cert_list_limits, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_cert_list_plans, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_cert_list_plan_hostile, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_revoke_plans, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_revoke_idempotent, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_revoke_not_found_and_hostile, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_service_enable_disable, setup_open, teardown),

@@ -12,10 +12,11 @@
  * statement cache.  A read sees every commit that returned before it
  * started: a certificate revoked by a finished request is seen revoked.
  *
- * Listings get a connection of their own (api_db_lister): with 10 million
- * stored certificates a filter that matches little walks an index for
- * seconds, and on a shared connection every request behind its lock
- * waited as long (tests/bench/README.md, "Scale").
+ * Listings, and the counts of GET /v1/status and of /metrics, get a
+ * connection of their own (api_db_lister): with 10 million stored
+ * certificates a filter that matches little walks an index for seconds,
+ * and so do the counts; on a shared connection every request behind its
+ * lock waited as long (tests/bench/README.md, "Scale").
  */
 #include "api/api.h"
 

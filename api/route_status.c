@@ -73,7 +73,8 @@ route_status(struct api_request *r, const char *arg)
 	(void)arg;
 	if (!api_require_role(r, API_ROLE_VIEWER))
 		return MHD_YES;
-	if ((rc = db_counts(r->ctx->db, now, STATUS_EXPIRING_WINDOW, &counts)) != MCA_OK)
+	/* Off the writer's connection, as the listings (api_db_lister). */
+	if ((rc = db_counts(api_db_lister(r->ctx), now, STATUS_EXPIRING_WINDOW, &counts)) != MCA_OK)
 		return api_reply_err(r, rc);
 	if ((warnings = json_array()) == NULL)
 		return api_reply_json(r, 200, NULL);

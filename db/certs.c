@@ -407,7 +407,6 @@ db_cert_list(struct db *db, const struct db_cert_filter *f, int64_t now,
 	return rc;
 }
 
-/* Appends each EXPLAIN QUERY PLAN detail of st to out, one a line. */
 enum mca_err
 db_cert_list_plan(struct db *db, const struct db_cert_filter *f, char *out, size_t len)
 {

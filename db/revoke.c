@@ -136,7 +136,6 @@ set_enabled_locked(struct db *db, const char *name, bool enabled, int64_t now, i
 	return rc;
 }
 
-/* Revokes every live active certificate of a service. */
 /* A disabled service's live certificates, found among the live
  * certificates of the CA (certificates_status, status and not_after).
  * Deliberately not through the service's own index: that holds every
@@ -176,6 +175,7 @@ db_revoke_plans(struct db *db, char *out, size_t len)
 	return rc;
 }
 
+/* Revokes every live active certificate of a service. */
 static enum mca_err
 revoke_service_locked(struct db *db, int64_t service_id, int reason, int64_t now, size_t *n)
 {

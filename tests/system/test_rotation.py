@@ -320,6 +320,11 @@ echo "$MESHCA_AGENT_SERIAL" >> "{w}/hooks.log"
         gen = out / os.readlink(out / "live")     # one resolution for key and cert
         serial = format(x509.load_pem_x509_certificate(
             (gen / "cert.pem").read_bytes()).serial_number, "x")
+        # The agent switches "live" before it runs the hook: until the hook has
+        # restarted s_server for this certificate, the old server still answers.
+        hooked = lines(w / "hooks.log")
+        if not hooked or int(hooked[-1], 16) != int(serial, 16):
+            raise ConnectionResetError("s_server not yet restarted for this certificate")
         ctx = ssl.create_default_context(cafile=str(gen / "roots.pem"))
         ctx.load_cert_chain(str(gen / "fullchain.pem"), str(gen / "key.pem"))
         with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:

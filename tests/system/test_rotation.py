@@ -383,8 +383,11 @@ def test_agent_backs_off_while_ca_is_down(ca, api, tmp_path, unique):
         wait_for(lambda: lines(tmp_path / "hooks.log"), 20, "the enrollment", agent.log)
         first = lines(tmp_path / "hooks.log")[0]
         d.stop(check=True)
-        wait_for(lambda: agent.log().count('msg="renewal failed"') >= 3, 30,
+        # "will retry" is logged after its "renewal failed": wait for the former,
+        # or the third delay may not be written yet.
+        wait_for(lambda: agent.log().count('msg="will retry"') >= 3, 30,
                  "three failed renewals", agent.log)
+        assert agent.log().count('msg="renewal failed"') >= 3, agent.log()
         delays = re.findall(r'msg="will retry" in=(\d+)s', agent.log())
         assert [int(x) for x in delays[:3]] == [1, 2, 4], delays
         assert lines(tmp_path / "hooks.log") == [first], "nothing may be written while down"

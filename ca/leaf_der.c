@@ -79,9 +79,7 @@ static const unsigned char spki_rsa[] = { 0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x
  */
 
 struct der {
-	unsigned char	*p;
-	size_t		 len;
-	size_t		 cap;
+	struct mca_buf	 b;
 	enum mca_err	 rc;
 };
 
@@ -91,37 +89,25 @@ _Static_assert(LEAF_DER_MAX < (1 << 24), "der_end writes at most 3 length octets
 static bool
 der_grow(struct der *w, size_t n)
 {
-	unsigned char *p;
-	size_t cap;
-
 	if (w->rc != MCA_OK)
 		return false;
-	if (n <= w->cap - w->len)
+	if (n < w->b.cap - w->b.len)	/* room, and for mca_buf's NUL: the common case */
 		return true;
-	if (n > LEAF_DER_MAX - w->len) {
+	if (n > LEAF_DER_MAX - w->b.len) {
 		w->rc = mca_err_set(MCA_ERR_TOOBIG, "certificate larger than %d bytes",
 		    LEAF_DER_MAX);
 		return false;
 	}
-	for (cap = w->cap > 0 ? w->cap : 1024; cap - w->len < n; cap *= 2)
-		;
-	if (cap > LEAF_DER_MAX)
-		cap = LEAF_DER_MAX;
-	if ((p = realloc(w->p, cap)) == NULL) {
-		w->rc = MCA_ERR_NOMEM;
-		return false;
-	}
-	w->p = p;
-	w->cap = cap;
-	return true;
+	w->rc = mca_buf_reserve(&w->b, n);
+	return w->rc == MCA_OK;
 }
 
 static void
 der_put(struct der *w, const void *p, size_t n)
 {
 	if (n > 0 && der_grow(w, n)) {
-		memcpy(w->p + w->len, p, n);
-		w->len += n;
+		memcpy(w->b.data + w->b.len, p, n);
+		w->b.len += n;
 	}
 }
 
@@ -168,7 +154,7 @@ der_begin(struct der *w, unsigned char tag)
 	unsigned char h[2] = { tag, 0 };
 
 	der_put(w, h, sizeof(h));
-	return w->len;
+	return w->b.len;
 }
 
 static void
@@ -178,19 +164,19 @@ der_end(struct der *w, size_t mark)
 
 	if (w->rc != MCA_OK)
 		return;
-	n = w->len - mark;
+	n = w->b.len - mark;
 	if (n < 0x80) {
-		w->p[mark - 1] = (unsigned char)n;
+		w->b.data[mark - 1] = (unsigned char)n;
 		return;
 	}
 	hl = n <= 0xff ? 1 : n <= 0xffff ? 2 : 3;
 	if (!der_grow(w, hl))
 		return;
-	memmove(w->p + mark + hl, w->p + mark, n);
-	w->p[mark - 1] = (unsigned char)(0x80 | hl);
+	memmove(w->b.data + mark + hl, w->b.data + mark, n);
+	w->b.data[mark - 1] = (unsigned char)(0x80 | hl);
 	for (size_t i = hl, v = n; i > 0; i--, v >>= 8)
-		w->p[mark + i - 1] = (unsigned char)v;
-	w->len += hl;
+		w->b.data[mark + i - 1] = (unsigned char)v;
+	w->b.len += hl;
 }
 
 /* A non-negative INTEGER from big-endian magnitude bytes (X.690 8.3:
@@ -272,21 +258,17 @@ der_ext_end(struct der *w, const size_t marks[2])
 	der_end(w, marks[0]);
 }
 
-/* Hands the bytes over to out (which is replaced) as an mca_buf. */
+/* Hands the bytes over to out (which is replaced). */
 static enum mca_err
 der_take(struct der *w, struct mca_buf *out)
 {
-	if (!der_grow(w, 1))		/* mca_buf keeps a NUL after its data */
+	if (w->rc == MCA_OK)
+		w->rc = mca_buf_terminate(&w->b);
+	if (w->rc != MCA_OK)
 		return w->rc;
-	w->p[w->len] = '\0';
 	mca_buf_free(out);
-	out->data = w->p;
-	out->len = w->len;
-	out->cap = w->cap;
-	out->max = 0;
-	out->secret = false;
-	w->p = NULL;
-	w->len = w->cap = 0;
+	*out = w->b;
+	w->b = (struct mca_buf){ 0 };
 	return MCA_OK;
 }
 
@@ -347,8 +329,8 @@ shared_ext_read(gnutls_x509_crt_t scratch, size_t i, struct mca_buf *out)
 	der_ext_begin(&w, shared_exts[i].der, sizeof(shared_exts[i].der), critical != 0, marks);
 	der_put(&w, v.data, v.size);
 	der_ext_end(&w, marks);
-	rc = w.rc != MCA_OK ? w.rc : mca_buf_append(out, w.p, w.len);
-	free(w.p);
+	rc = w.rc != MCA_OK ? w.rc : mca_buf_append(out, w.b.data, w.b.len);
+	mca_buf_free(&w.b);
 	gnutls_free(v.data);
 	return rc;
 }
@@ -569,7 +551,7 @@ static enum mca_err
 der_spki(struct der *w, gnutls_pubkey_t pub, unsigned char ski[CA_KEY_ID_LEN])
 {
 	struct pubkey_parts k = { 0 };
-	size_t at = w->len, seq, bits;
+	size_t at = w->b.len, seq, bits;
 	enum mca_err rc;
 
 	if ((rc = pubkey_parts_get(pub, &k)) != MCA_OK)
@@ -583,7 +565,7 @@ der_spki(struct der *w, gnutls_pubkey_t pub, unsigned char ski[CA_KEY_ID_LEN])
 	der_end(w, seq);
 	if ((rc = w->rc) != MCA_OK)
 		goto out;
-	if (gnutls_hash_fast(GNUTLS_DIG_SHA1, w->p + at, w->len - at, ski) < 0)
+	if (gnutls_hash_fast(GNUTLS_DIG_SHA1, w->b.data + at, w->b.len - at, ski) < 0)
 		rc = mca_err_set(MCA_ERR_CRYPTO, "RFC 5280 4.2.1.2: cannot hash the key");
 out:
 	gnutls_free(k.a.data);
@@ -767,9 +749,9 @@ ca_leaf_der_build(const struct ca_signer *s, const struct ca_crt_base *b,
 		    "the intermediate's algorithm");
 	(void)der_grow(&w, leaf_size_hint(e, req));
 	crt = der_begin(&w, TAG_SEQUENCE);	/* Certificate, RFC 5280 4.1.1 */
-	tbs = w.len;
+	tbs = w.b.len;
 	if ((rc = der_tbs(&w, e, b, req, subject_ou)) != MCA_OK ||
-	    (rc = tbs_sign(key, alg, w.p + tbs, w.len - tbs, &sig)) != MCA_OK)
+	    (rc = tbs_sign(key, alg, w.b.data + tbs, w.b.len - tbs, &sig)) != MCA_OK)
 		goto out;
 	der_put(&w, e->sigalg.data, e->sigalg.len);
 	der_header(&w, TAG_BIT_STRING, (size_t)sig.size + 1);
@@ -779,6 +761,6 @@ ca_leaf_der_build(const struct ca_signer *s, const struct ca_crt_base *b,
 	rc = w.rc != MCA_OK ? w.rc : der_take(&w, out);
 out:
 	gnutls_free(sig.data);
-	free(w.p);
+	mca_buf_free(&w.b);
 	return rc;
 }

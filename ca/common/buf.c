@@ -86,6 +86,12 @@ buf_reserve(struct mca_buf *b, size_t need)
 }
 
 enum mca_err
+mca_buf_reserve(struct mca_buf *b, size_t n)
+{
+	return buf_reserve(b, b->len + n);	/* a sum that wraps is refused there */
+}
+
+enum mca_err
 mca_buf_append(struct mca_buf *b, const void *p, size_t n)
 {
 	enum mca_err rc;

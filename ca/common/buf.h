@@ -29,6 +29,8 @@ void mca_buf_free(struct mca_buf *b);
 /* Empties without releasing memory (wipes it when secret). */
 void mca_buf_reset(struct mca_buf *b);
 
+/* Room for n more bytes (and the NUL after them), within max. */
+enum mca_err mca_buf_reserve(struct mca_buf *b, size_t n) MCA_WUR;
 enum mca_err mca_buf_append(struct mca_buf *b, const void *p, size_t n) MCA_WUR;
 enum mca_err mca_buf_append_str(struct mca_buf *b, const char *s) MCA_WUR;
 /* Replaces the contents with a copy of p[0..n). */

@@ -116,6 +116,10 @@ test_buf_cap(void **state)
 	assert_int_equal(mca_buf_append_str(&b, "x"), MCA_ERR_TOOBIG);
 	/* A length that wraps size_t is refused, not wrapped. */
 	assert_int_equal(mca_buf_append(&b, "x", SIZE_MAX), MCA_ERR_TOOBIG);
+	assert_int_equal(mca_buf_reserve(&b, SIZE_MAX), MCA_ERR_TOOBIG);
+	assert_int_equal(mca_buf_reserve(&b, 1), MCA_ERR_TOOBIG);	/* past the cap */
+	assert_int_equal(mca_buf_reserve(&b, 0), MCA_OK);
+	assert_int_equal(b.len, 8);
 	assert_int_equal(mca_buf_set(&b, "abcdefghi", 9), MCA_ERR_TOOBIG);
 	assert_int_equal(mca_buf_set(&b, "ab", 2), MCA_OK);
 	assert_int_equal(b.len, 2);
@@ -138,6 +142,9 @@ test_buf_zero_value_and_growth(void **state)
 	assert_int_equal(mca_buf_terminate(&b), MCA_OK);
 	assert_non_null(b.data);
 	assert_int_equal(b.data[0], '\0');
+	assert_int_equal(mca_buf_reserve(&b, 5000), MCA_OK);	/* room, no contents */
+	assert_true(b.cap > 5000);
+	assert_int_equal(b.len, 0);
 	for (int i = 0; i < 100; i++)
 		assert_int_equal(mca_buf_append(&b, chunk, sizeof(chunk)), MCA_OK);
 	assert_int_equal(b.len, 100000);

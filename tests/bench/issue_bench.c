@@ -35,7 +35,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,15 +44,13 @@
 
 #include "ca/ca.h"
 #include "ca/common/buf.h"
-#include "ca/common/fileio.h"
 #include "ca/common/timefmt.h"
 #include "db/db.h"
+#include "tests/bench/bench_ca.h"
 
 #define DAY 86400
 #define TD "mesh.internal"
 #define SPIFFE "spiffe://" TD "/svc/bench"
-
-static char dir[512];
 
 static void
 die(const char *what)
@@ -75,66 +72,6 @@ cpu_us(void)
 
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-/* The child of the remote signer: loads the key, serves until closed. */
-static pid_t
-signer_child(const char *ip, const char *kp, const char *rp, struct ca_signer **remote)
-{
-	struct ca_signer *local = NULL;
-	int sv[2];
-	pid_t pid;
-
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 || (pid = fork()) < 0) {
-		perror("issue_bench: socketpair/fork");
-		exit(1);
-	}
-	if (pid == 0) {
-		close(sv[0]);
-		if (ca_signer_open(ip, kp, NULL, rp, &local) != MCA_OK)
-			_exit(ca_signer_hello(sv[1], MCA_ERR_SIGN, mca_err_detail()) != MCA_OK);
-		if (ca_signer_hello(sv[1], MCA_OK, NULL) != MCA_OK)
-			_exit(1);
-		_exit(ca_signer_serve(local, sv[1]) == MCA_OK ? 0 : 1);
-	}
-	close(sv[1]);
-	if (ca_signer_open_remote(ip, rp, sv[0], remote) != MCA_OK)
-		die("ca_signer_open_remote");
-	return pid;
-}
-
-/* Root (P-384) and intermediate (P-256) as `meshca init` makes them, opened
- * in-process (*s) and through a signer child (*remote, its pid returned). */
-static pid_t
-signer_make(struct ca_signer **s, struct ca_signer **remote)
-{
-	struct ca_key *rk = NULL, *ik = NULL;
-	struct ca_cert *root = NULL, *inter = NULL;
-	char rp[600], ip[600], kp[600];
-	int64_t now = mca_now();
-	pid_t pid;
-
-	snprintf(rp, sizeof(rp), "%s/root.pem", dir);
-	snprintf(ip, sizeof(ip), "%s/int.pem", dir);
-	snprintf(kp, sizeof(kp), "%s/int.key", dir);
-	if (ca_key_generate(CA_KEY_ECDSA_P384, &rk) != MCA_OK ||
-	    ca_key_generate(CA_KEY_ECDSA_P256, &ik) != MCA_OK ||
-	    ca_root_create(rk, TD, now, 3650L * DAY, &root) != MCA_OK ||
-	    ca_intermediate_create(root, rk, ik, TD, now, 365L * DAY, NULL, &inter) != MCA_OK ||
-	    mca_file_write_atomic(rp, ca_cert_pem(root)->data, ca_cert_pem(root)->len, 0644) != MCA_OK ||
-	    mca_file_write_atomic(ip, ca_cert_pem(inter)->data, ca_cert_pem(inter)->len, 0644) != MCA_OK ||
-	    ca_key_save(ik, kp, NULL) != MCA_OK ||
-	    ca_signer_open(ip, kp, NULL, rp, s) != MCA_OK)
-		die("setting up a CA");
-	pid = signer_child(ip, kp, rp, remote);
-	unlink(rp);
-	unlink(ip);
-	unlink(kp);
-	ca_cert_free(root);
-	ca_cert_free(inter);
-	ca_key_free(rk);
-	ca_key_free(ik);
-	return pid;
 }
 
 static int64_t
@@ -387,9 +324,10 @@ int
 main(int argc, char **argv)
 {
 	static const enum ca_key_type types[] = { CA_KEY_ECDSA_P256, CA_KEY_ED25519, CA_KEY_RSA_2048 };
-	const char *tmp = getenv("TMPDIR"), *only = argc > 2 ? argv[2] : NULL;
+	const char *only = argc > 2 ? argv[2] : NULL;
 	double secs = argc > 1 ? strtod(argv[1], NULL) : 2.0;
-	struct ca_signer *s = NULL, *remote = NULL;
+	struct bench_ca ca;
+	struct ca_signer *remote = NULL;
 	struct db *db = NULL;
 	char path[600];
 	int64_t svc_id;
@@ -400,32 +338,27 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: issue_bench [SECONDS per row, 0-600 [ROW]]\n");
 		return 2;
 	}
-	snprintf(dir, sizeof(dir), "%s/meshca-issue-bench.XXXXXX", tmp != NULL && *tmp ? tmp : "/tmp");
-	if (mkdtemp(dir) == NULL) {
-		perror("issue_bench: mkdtemp");
-		return 1;
-	}
-	snprintf(path, sizeof(path), "%s/meshca.db", dir);
-	child = signer_make(&s, &remote);
+	bench_ca_make("issue-bench", &ca);
+	snprintf(path, sizeof(path), "%s/meshca.db", ca.dir);
+	child = bench_signer_child("issue_bench", &ca, &remote);
 	if (db_open(path, &db) != MCA_OK)
 		die("db_open");
 	svc_id = service_make(db);
 	printf("# issue_bench: %.1f s per row, one thread, P-256 intermediate under a P-384 root;"
-	    " SQLite in %s\n", secs, dir);
+	    " SQLite in %s\n", secs, ca.dir);
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
 		if (only == NULL || strcmp(only, ca_key_type_name(types[i])) == 0)
-			bench_type(s, false, db, svc_id, types[i], secs);
+			bench_type(ca.local, false, db, svc_id, types[i], secs);
 	if (only == NULL || strcmp(only, "remote") == 0)
 		bench_type(remote, true, db, svc_id, CA_KEY_ECDSA_P256, secs);
 	db_close(db);
-	ca_signer_free(s);
 	ca_signer_free(remote);		/* closes the socket: the child exits */
 	if (waitpid(child, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		fprintf(stderr, "issue_bench: the signer child did not exit cleanly\n");
 	for (const char *const *sfx = (const char *const[]){ "", "-wal", "-shm", NULL }; *sfx; sfx++) {
-		snprintf(path, sizeof(path), "%s/meshca.db%s", dir, *sfx);
+		snprintf(path, sizeof(path), "%s/meshca.db%s", ca.dir, *sfx);
 		unlink(path);
 	}
-	rmdir(dir);
+	bench_ca_remove(&ca);
 	return 0;
 }

@@ -22,56 +22,25 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include "ca/ca.h"
 #include "ca/common/buf.h"
-#include "ca/common/fileio.h"
 #include "ca/common/timefmt.h"
+#include "tests/bench/bench_ca.h"
 
 #define DAY 86400
 #define TD "mesh.internal"
 #define SPIFFE "spiffe://" TD "/svc/bench"
 #define THREADS_MAX 64
 
-static char dir[512], root_path[600], inter_path[600], key_path[600];
-static struct ca_signer *local;
+static struct bench_ca ca;
 
 static void
 die(const char *what)
 {
 	fprintf(stderr, "signer_bench: %s: %s\n", what, mca_err_detail());
 	exit(1);
-}
-
-/* Root (P-384) and intermediate (P-256) as `meshca init` makes them. */
-static void
-ca_make(void)
-{
-	struct ca_key *rk = NULL, *ik = NULL;
-	struct ca_cert *root = NULL, *inter = NULL;
-	int64_t now = mca_now();
-
-	snprintf(root_path, sizeof(root_path), "%s/root.pem", dir);
-	snprintf(inter_path, sizeof(inter_path), "%s/int.pem", dir);
-	snprintf(key_path, sizeof(key_path), "%s/int.key", dir);
-	if (ca_key_generate(CA_KEY_ECDSA_P384, &rk) != MCA_OK ||
-	    ca_key_generate(CA_KEY_ECDSA_P256, &ik) != MCA_OK ||
-	    ca_root_create(rk, TD, now, 3650L * DAY, &root) != MCA_OK ||
-	    ca_intermediate_create(root, rk, ik, TD, now, 365L * DAY, NULL, &inter) != MCA_OK ||
-	    mca_file_write_atomic(root_path, ca_cert_pem(root)->data, ca_cert_pem(root)->len,
-	    0644) != MCA_OK ||
-	    mca_file_write_atomic(inter_path, ca_cert_pem(inter)->data, ca_cert_pem(inter)->len,
-	    0644) != MCA_OK ||
-	    ca_key_save(ik, key_path, NULL) != MCA_OK ||
-	    ca_signer_open(inter_path, key_path, NULL, root_path, &local) != MCA_OK)
-		die("setting up a CA");
-	ca_cert_free(root);
-	ca_cert_free(inter);
-	ca_key_free(rk);
-	ca_key_free(ik);
 }
 
 struct run {
@@ -128,22 +97,10 @@ bench(bool leaf, int threads, double secs)
 	struct rusage a, b, child;
 	struct ca_signer *remote = NULL;
 	double t0, t1, n = 0;
-	int sv[2], status;
+	int status;
 	pid_t pid;
 
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		die("socketpair");
-	if ((pid = fork()) < 0)
-		die("fork");
-	if (pid == 0) {
-		close(sv[0]);
-		if (ca_signer_hello(sv[1], MCA_OK, NULL) != MCA_OK)
-			_exit(2);
-		_exit(ca_signer_serve(local, sv[1]) == MCA_OK ? 0 : 1);
-	}
-	close(sv[1]);
-	if (ca_signer_open_remote(inter_path, root_path, sv[0], &remote) != MCA_OK)
-		die("ca_signer_open_remote");
+	pid = bench_signer_child("signer_bench", &ca, &remote);
 	getrusage(RUSAGE_SELF, &a);
 	t0 = (double)mca_monotonic_us();
 	for (int i = 0; i < threads; i++) {
@@ -176,7 +133,6 @@ int
 main(int argc, char **argv)
 {
 	static const int deflt[] = { 1, 4, 16 };
-	const char *tmp = getenv("TMPDIR");
 	double secs = argc > 1 ? strtod(argv[1], NULL) : 2.0;
 	int threads[16], nt = 0;
 
@@ -196,20 +152,11 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (ca_global_init() != MCA_OK)
 		die("ca_global_init");
-	snprintf(dir, sizeof(dir), "%s/meshca-signer-bench.XXXXXX", tmp != NULL && *tmp ? tmp : "/tmp");
-	if (mkdtemp(dir) == NULL) {
-		perror("signer_bench: mkdtemp");
-		return 1;
-	}
-	ca_make();
+	bench_ca_make("signer-bench", &ca);
 	printf("# signer_bench: %.1f s per run, P-256 intermediate, one forked signer child\n", secs);
 	for (int leaf = 0; leaf <= 1; leaf++)
 		for (int i = 0; i < nt; i++)
 			bench(leaf, threads[i], secs);
-	ca_signer_free(local);
-	unlink(root_path);
-	unlink(inter_path);
-	unlink(key_path);
-	rmdir(dir);
+	bench_ca_remove(&ca);
 	return 0;
 }

@@ -3,11 +3,12 @@
  *
  * Keys, CSRs, names and certificate profiles; GnuTLS does the X.509
  * parsing, the signing and the CA certificates, and workload
- * certificates are written as DER directly (leaf_der.c).  This module does no network or SQL I/O: only key and
- * certificate files.  Every object is opaque with a create/free pair;
- * *_free(NULL) is a no-op.  Functions return enum mca_err and record a
- * detail with mca_err_set() that cites the rule broken (RFC 5280, the
- * SPIFFE ID and X509-SVID specs) when they refuse input.
+ * certificates are written as DER directly (leaf_der.c).  This module
+ * does no network or SQL I/O: only key and certificate files.  Every
+ * object is opaque with a create/free pair; *_free(NULL) is a no-op.
+ * Functions return enum mca_err and record a detail with mca_err_set()
+ * that cites the rule broken (RFC 5280, the SPIFFE ID and X509-SVID
+ * specs) when they refuse input.
  *
  * Call ca_global_init() once before anything else (it checks the GnuTLS
  * version and initialises it).

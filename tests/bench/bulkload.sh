@@ -20,7 +20,10 @@ nsvc=${3:-0}
 now=$(date +%s)
 batch=1000000
 
-services=$(sqlite3 "$db" "SELECT count(*) FROM services")
+# sqlite3 would create a missing file, and an empty one has no tables.
+[ -s "$db" ] || { echo "bulkload: $db: no such database (start meshcad on it once first)" >&2; exit 2; }
+services=$(sqlite3 "$db" "SELECT count(*) FROM services" 2>/dev/null) ||
+	{ echo "bulkload: $db is not a meshca database (no services table)" >&2; exit 2; }
 [ "$services" -gt 0 ] || { echo "bulkload: $db has no service: add some first" >&2; exit 2; }
 [ "$nsvc" -gt 0 ] && [ "$nsvc" -lt "$services" ] && services=$nsvc
 start=$(sqlite3 "$db" "SELECT count(*) FROM certificates")

@@ -27,7 +27,7 @@
 
 #include "ca/common/err.h"
 
-#define DB_SCHEMA_VERSION 6
+#define DB_SCHEMA_VERSION 7
 #define DB_TOKEN_HASH_LEN 32	/* SHA-256 of the token */
 
 struct db;

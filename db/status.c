@@ -8,7 +8,8 @@
 
 /* One statement, so SQLite answers from a single snapshot without an
  * explicit transaction.  certificates_status (status, not_after) serves
- * the certificate ranges. */
+ * the certificate ranges, which hold the live certificates only; the
+ * totals over the whole history are kept by triggers (schema v7). */
 static const char counts_sql[] =
 	"SELECT"
 	" (SELECT count(*) FROM services),"
@@ -17,9 +18,9 @@ static const char counts_sql[] =
 	" (SELECT count(*) FROM certificates WHERE status = 'active' AND not_after > ?1),"
 	" (SELECT count(*) FROM certificates WHERE status = 'active' AND not_after > ?1"
 	"   AND not_after <= ?2),"
-	" (SELECT count(*) FROM certificates WHERE status = 'revoked'),"
+	" (SELECT revoked FROM certificate_counts),"
 	" (SELECT count(*) FROM certificates WHERE status = 'revoked' AND not_after > ?1),"
-	" (SELECT count(*) FROM certificates)";
+	" (SELECT total FROM certificate_counts)";
 
 enum mca_err
 db_counts(struct db *db, int64_t now, int64_t soon, struct db_counts *out)

@@ -1663,6 +1663,15 @@ test_migrate_v2_failure_keeps_v1(void **state)
 	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM certificates"), 2);
 }
 
+/* A file this program made, as meshcad at schema v6 left it: no counts
+ * table, no triggers keeping it. */
+static const char v7_to_v6[] =
+	"DROP TRIGGER certificate_counts_insert;"
+	"DROP TRIGGER certificate_counts_status;"
+	"DROP TRIGGER certificate_counts_delete;"
+	"DROP TABLE certificate_counts;"
+	"PRAGMA user_version = 6;";
+
 /* The v5 indexes put back on a file this program made (v5 in db/db.c),
  * as an older meshcad left it. */
 static const char v6_to_v5[] =
@@ -1713,11 +1722,12 @@ test_migrate_v5_to_v6(void **state)
 	list_every_shape(fx->db, before, sizeof(before));
 	db_close(fx->db);
 	fx->db = NULL;
+	assert_int_equal(raw_exec(fx->path, v7_to_v6), SQLITE_OK);
 	assert_int_equal(raw_exec(fx->path, v6_to_v5), SQLITE_OK);
 	entries = raw_int(fx->path, "SELECT count(*) FROM audit");
 
 	assert_int_equal(db_open(fx->path, &fx->db), MCA_OK);
-	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 6);
+	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), DB_SCHEMA_VERSION);
 	assert_cert_audit_indexes(fx->path);
 	raw_text(fx->path, "PRAGMA integrity_check", check, sizeof(check));
 	assert_string_equal(check, "ok");
@@ -2036,6 +2046,105 @@ test_counts(void **state)
 	assert_int_equal(db_counts(fx->db, INT64_MAX, 1, &k), MCA_ERR_INVALID);
 	assert_int_equal(db_counts(NULL, NOW, 1, &k), MCA_ERR_INVALID);
 	assert_int_equal(db_counts(fx->db, NOW, 1, NULL), MCA_ERR_INVALID);
+}
+
+/* db_counts' totals against count(*) over the table itself. */
+static void
+assert_totals_exact(struct fx *fx)
+{
+	struct db_counts k;
+
+	assert_int_equal(db_counts(fx->db, NOW, 86400, &k), MCA_OK);
+	assert_int_equal(k.certs_total, cert_rows(fx->path));
+	assert_int_equal(k.certs_revoked, raw_int(fx->path,
+	    "SELECT count(*) FROM certificates WHERE status = 'revoked'"));
+}
+
+/* The totals are kept by triggers (schema v7): every way a certificate
+ * is written, revoked or refused leaves them equal to a count. */
+static void
+test_counts_follow_every_write(void **state)
+{
+	struct fx *fx = *state;
+	struct db_cert c;
+	int64_t a, b;
+	size_t n;
+
+	a = add_service(fx->db, "a");
+	b = add_service(fx->db, "b");
+	(void)add_admin(fx->db, "root", DB_ROLE_ADMIN);
+	(void)add_admin(fx->db, "bob", DB_ROLE_ADMIN);
+	assert_totals_exact(fx);
+	insert_cert(fx->db, "01", a, DB_CERT_WORKLOAD, NOW + 3600, NOW);
+	insert_cert(fx->db, "02", a, DB_CERT_WORKLOAD, NOW + 3600, NOW);
+	insert_cert(fx->db, "03", b, DB_CERT_WORKLOAD, NOW + 3600, NOW);
+	insert_cert(fx->db, "04", b, DB_CERT_WORKLOAD, NOW - 10, NOW);	/* expired */
+	c = cert_make("05", 0, DB_CERT_ADMIN, NOW - 60, NOW + 3600);
+	c.spiffe_id = (char *)"spiffe://mesh.internal/meshca/admin/bob";
+	assert_int_equal(db_cert_insert(fx->db, &c, NOW, &TA), MCA_OK);
+	assert_totals_exact(fx);
+	/* A serial taken: the insert is refused and counts nothing. */
+	c = cert_make("01", a, DB_CERT_WORKLOAD, NOW - 60, NOW + 3600);
+	assert_int_not_equal(db_cert_insert(fx->db, &c, NOW, &TA), MCA_OK);
+	assert_int_equal(cert_rows(fx->path), 5);
+	assert_totals_exact(fx);
+	/* One serial, revoked twice: counted once. */
+	assert_int_equal(db_cert_revoke(fx->db, "01", 1, NOW, NULL, &TA), MCA_OK);
+	assert_int_equal(db_cert_revoke(fx->db, "01", 4, NOW + 1, NULL, &TA), MCA_OK);
+	assert_totals_exact(fx);
+	/* Disabling b revokes 03, not the expired 04; removing bob revokes 05. */
+	assert_int_equal(db_service_disable_revoke(fx->db, "b", 5, NOW + 2, &n, &TA), MCA_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(db_admin_remove(fx->db, "bob", 5, NOW + 3, &n, &TA_ADMIN_REMOVE), MCA_OK);
+	assert_int_equal(n, 1);
+	assert_totals_exact(fx);
+	assert_int_equal(raw_int(fx->path, "SELECT revoked FROM certificate_counts"), 3);
+	/* Written around meshcad (sqlite3 by hand): the triggers count it too. */
+	assert_int_equal(raw_exec(fx->path, "UPDATE certificates SET status = 'active',"
+	    " revoked_at = NULL, revocation_reason = NULL WHERE serial = '03';"
+	    "DELETE FROM certificates WHERE serial = '04'"), SQLITE_OK);
+	assert_totals_exact(fx);
+	assert_int_equal(raw_int(fx->path, "SELECT total FROM certificate_counts"), 4);
+	/* The row itself cannot go, nor a count go below zero. */
+	assert_int_not_equal(raw_exec(fx->path, "DELETE FROM certificate_counts"), SQLITE_OK);
+	assert_int_not_equal(raw_exec(fx->path, "UPDATE certificate_counts SET total = -1"),
+	    SQLITE_OK);
+	assert_totals_exact(fx);
+}
+
+/* v6 -> v7 counts what is there once, then the triggers take over. */
+static void
+test_migrate_v6_to_v7(void **state)
+{
+	struct fx *fx = *state;
+	char check[64];
+	int64_t pay, web;
+
+	pay = add_service(fx->db, "payments");
+	web = add_service(fx->db, "web");
+	cert_fixture(fx->db, pay, web);
+	assert_int_equal(db_cert_revoke(fx->db, "b1", 4, NOW + 5, NULL, &TA), MCA_OK);
+	db_close(fx->db);
+	fx->db = NULL;
+	assert_int_equal(raw_exec(fx->path, v7_to_v6), SQLITE_OK);
+	/* Rows a v6 meshcad wrote after the file left this program. */
+	assert_int_equal(raw_exec(fx->path, "INSERT INTO certificates (serial, kind, not_before,"
+	    " not_after, der, status, revoked_at, revocation_reason, created_at) VALUES"
+	    " ('e1', 'server', 0, 1, x'30', 'revoked', 1, 1, 1),"
+	    " ('e2', 'server', 0, 1, x'30', 'active', NULL, NULL, 1)"), SQLITE_OK);
+
+	assert_int_equal(db_open(fx->path, &fx->db), MCA_OK);
+	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 7);
+	raw_text(fx->path, "PRAGMA integrity_check", check, sizeof(check));
+	assert_string_equal(check, "ok");
+	assert_int_equal(raw_int(fx->path, "SELECT total FROM certificate_counts"), 7);
+	assert_int_equal(raw_int(fx->path, "SELECT revoked FROM certificate_counts"), 2);
+	assert_totals_exact(fx);
+	insert_cert(fx->db, "f1", web, DB_CERT_WORKLOAD, NOW + 1000, NOW + 6);
+	assert_int_equal(db_cert_revoke(fx->db, "a1", 1, NOW + 7, NULL, &TA), MCA_OK);
+	assert_totals_exact(fx);
+	assert_int_equal(raw_int(fx->path, "SELECT total FROM certificate_counts"), 8);
+	assert_int_equal(raw_int(fx->path, "SELECT revoked FROM certificate_counts"), 3);
 }
 
 /* ---- audit (issue 5) ------------------------------------------------------ */
@@ -2641,11 +2750,13 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_migrate_v1_to_latest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_v2_failure_keeps_v1, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_v5_to_v6, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_v6_to_v7, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_admin_insert_get_list, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_admin_remove_revokes, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_admin_last_admin_kept, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_admin_token_enroll, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_counts, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_counts_follow_every_write, setup_open, teardown),
 		cmocka_unit_test(test_audit_hash_encoding),
 		cmocka_unit_test_setup_teardown(test_audit_chain, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_every_write, setup_open, teardown),

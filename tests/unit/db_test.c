@@ -2134,7 +2134,7 @@ test_migrate_v6_to_v7(void **state)
 	    " ('e2', 'server', 0, 1, x'30', 'active', NULL, NULL, 1)"), SQLITE_OK);
 
 	assert_int_equal(db_open(fx->path, &fx->db), MCA_OK);
-	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 7);
+	assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), DB_SCHEMA_VERSION);
 	raw_text(fx->path, "PRAGMA integrity_check", check, sizeof(check));
 	assert_string_equal(check, "ok");
 	assert_int_equal(raw_int(fx->path, "SELECT total FROM certificate_counts"), 7);

@@ -22,11 +22,8 @@ levels=${LEVELS:-"1 16 64"}
 # shellcheck source=tests/bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 bench_work
-bench_ca "$build/cli/meshca" "$work" 1024
-bench_start "$1" "$work"
-bench_workload "$build/cli/meshca" "$work"
+bench_setup "$build/cli/meshca" "$1" "$work"
 openssl req -new -key "$work/w/key.pem" -subj /CN=bench -out "$work/csr.pem" 2>/dev/null
-bench_stop
 if [ "${CSR:-fresh}" = fixed ]; then
 	csr_args=(--csr "$work/csr.pem")
 else

@@ -27,10 +27,7 @@ for v in "$@"; do	# a CA, a service and an enrolled workload per version
 	n=$((n + 1))
 	d="$work/v$n"
 	mkdir -p "$d"
-	bench_ca "$v/meshca" "$d" 1024
-	bench_start "$v/meshcad" "$d"
-	bench_workload "$v/meshca" "$d"
-	bench_stop
+	bench_setup "$v/meshca" "$v/meshcad" "$d"
 done
 for round in ${ROUNDS:-1 2}; do
 	n=0

@@ -24,10 +24,7 @@ reads=${READS:-"/v1/status /v1/certificates?status=expired&limit=100"}
 # shellcheck source=tests/bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 bench_work
-bench_ca "$build/cli/meshca" "$work" 1024
-bench_start "$1" "$work"
-bench_workload "$build/cli/meshca" "$work"
-bench_stop
+bench_setup "$build/cli/meshca" "$1" "$work"
 "$(dirname "$0")/bulkload.sh" "$work/state/meshca.db" "$rows" 2>/dev/null
 s="$work/state"
 echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(nproc) CPUs, $rows stored rows, renewals at c=$c for ${secs}s"

@@ -54,3 +54,13 @@ bench_workload() {
 	"$1" enroll --url "$url" --root-cert "$2/state/root.crt" --token-file "$2/token" \
 		--out "$2/w" >/dev/null
 }
+
+# bench_setup MESHCA MESHCAD DIR: a CA in DIR/state (1,024 connections per
+# IP) with a workload of service "bench" enrolled into DIR/w, through
+# MESHCAD started for it and stopped again.
+bench_setup() {
+	bench_ca "$1" "$3" 1024
+	bench_start "$2" "$3"
+	bench_workload "$1" "$3"
+	bench_stop
+}
